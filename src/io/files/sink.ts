@@ -1,0 +1,32 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { dirname } from 'node:path';
+import type { DeadLetter } from '../../records/item.js';
+
+/** Appends JSON lines to a file, honouring the stream's backpressure. */
+export class JsonlWriter {
+  private readonly out: WriteStream;
+  count = 0;
+
+  constructor(readonly path: string, options: { append?: boolean } = {}) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.out = createWriteStream(path, { flags: options.append ? 'a' : 'w' });
+  }
+
+  async writeAll(values: readonly unknown[]): Promise<void> {
+    if (values.length === 0) return;
+    const text = values.map((v) => JSON.stringify(v)).join('\n') + '\n';
+    this.count += values.length;
+    if (!this.out.write(text)) await once(this.out, 'drain');
+  }
+
+  async close(): Promise<void> {
+    this.out.end();
+    await once(this.out, 'finish');
+  }
+}
+
+/** A dead letter as one JSON line: the raw bytes as base64 plus a readable preview. */
+export function deadLetterJson(d: DeadLetter): Record<string, unknown> {
+  return { ...d, raw: d.raw.toString('base64'), raw_preview: d.raw.subarray(0, 200).toString('utf8') };
+}

@@ -1,0 +1,43 @@
+import { map, type OperatorFunction } from 'rxjs';
+import type { z } from 'zod';
+import type { DocItem, Item } from '../records/item.js';
+import { isLive } from '../records/item.js';
+import type { Hasher } from './text/hash.js';
+import type { StateStore } from '../state/store.js';
+
+/** A stage as the runner sees it once built: one operator, the stores it owns, its parameters. */
+export interface BuiltStage {
+  readonly id: string;
+  readonly type: string;
+  readonly operator: OperatorFunction<Item, Item>;
+  readonly stores: readonly StateStore[];
+  /** The resolved parameters; their hash goes into every decision the stage makes. */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Releases workers or native resources. */
+  close?(): Promise<void>;
+}
+
+/** Dependencies a stage may need; each stage takes only what it uses. */
+export interface StageDeps {
+  readonly hasher: Hasher;
+  /** Anything heavier (models, indexes) is added by later stages' own dependency types. */
+  readonly [key: string]: unknown;
+}
+
+/** How a stage type is declared: its options schema (with defaults) and how to build it. */
+export interface StageDefinition<O extends Record<string, unknown> = Record<string, unknown>> {
+  readonly type: string;
+  readonly summary: string;
+  readonly options: z.ZodType<O>;
+  /** Names of the stores a stage with this id owns (for `d4 describe` and changelog topics). */
+  stores(id: string): string[];
+  build(id: string, options: O, deps: StageDeps): BuiltStage | Promise<BuiltStage>;
+}
+
+/**
+ * Applies `fn` to live documents only: dropped documents and dead letters pass through untouched
+ * and in order, which keeps one output item per input item.
+ */
+export function mapLive(fn: (item: DocItem) => Item): OperatorFunction<Item, Item> {
+  return map((item) => (isLive(item) ? fn(item) : item));
+}

@@ -1,0 +1,56 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { readFileItems, type FileSourceOptions } from '../io/files/source.js';
+import { JsonlWriter, deadLetterJson } from '../io/files/sink.js';
+import { outcomes, type Pipeline } from './pipeline.js';
+import { Summary } from './summary.js';
+
+export interface CurateFileOptions extends FileSourceOptions {
+  readonly outDir: string;
+  /** Restore store snapshots from here before the run and write them back after it. */
+  readonly stateDir?: string;
+  /** Called after each batch with the running summary. */
+  readonly onBatch?: (summary: Summary) => void;
+}
+
+/** Where the snapshot of a store lives in a state directory. */
+const snapshotPath = (dir: string, store: string) => join(dir, `${store}.snapshot`);
+
+/**
+ * Curates one file with no broker: reads batches, runs each through the pipeline, and appends
+ * the decisions (input order), the kept documents and the dead letters to `outDir`. Each batch is
+ * written before the next is read, so memory stays bounded by the batch size.
+ */
+export async function curateFile(input: string, pipeline: Pipeline, options: CurateFileOptions): Promise<Summary> {
+  if (options.stateDir) {
+    for (const store of pipeline.stores) {
+      const p = snapshotPath(options.stateDir, store.name);
+      if (existsSync(p)) store.restore(readFileSync(p));
+    }
+  }
+  const decisions = new JsonlWriter(join(options.outDir, 'decisions.jsonl'));
+  const kept = new JsonlWriter(join(options.outDir, 'kept.jsonl'));
+  const dead = new JsonlWriter(join(options.outDir, 'dead-letter.jsonl'));
+  const summary = new Summary();
+  try {
+    for await (const batch of readFileItems(input, options)) {
+      const o = outcomes(await pipeline.process(batch), pipeline.paramsHash);
+      await Promise.all([decisions.writeAll(o.decisions), kept.writeAll(o.kept), dead.writeAll(o.dead.map(deadLetterJson))]);
+      for (const store of pipeline.stores) store.drainChanges(); // file mode persists snapshots, not changelogs
+      summary.add(o);
+      options.onBatch?.(summary);
+    }
+  } finally {
+    await Promise.all([decisions.close(), kept.close(), dead.close()]);
+  }
+  if (options.stateDir) {
+    mkdirSync(options.stateDir, { recursive: true });
+    for (const store of pipeline.stores) {
+      const p = snapshotPath(options.stateDir, store.name);
+      writeFileSync(`${p}.tmp`, store.snapshot());
+      renameSync(`${p}.tmp`, p); // a crash mid-write never leaves a torn snapshot
+    }
+  }
+  writeFileSync(join(options.outDir, 'summary.json'), JSON.stringify({ input, params_hash: pipeline.paramsHash, ...summary.toJSON() }, null, 2) + '\n');
+  return summary;
+}

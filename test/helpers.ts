@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (tests run from dist/test/...). */
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+
+/** A file of ../shared/data, which CI has beside the clone; fails loudly when it is missing. */
+export function sharedData(rel: string): string {
+  const p = resolve(root, '..', 'shared', 'data', rel);
+  if (!existsSync(p)) throw new Error(`shared data ${p} is missing: the tests need ../shared/data beside the project`);
+  return p;
+}
+
+export function tempDir(prefix = 'd4-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function readJsonl<T = Record<string, any>>(path: string): T[] {
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
+}
+
+export interface CliResult { code: number | null; stdout: string; stderr: string }
+
+/** Runs the real `d4` command line in a child process. */
+export function runCli(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
+}
+
+/** Whitespace-collapsed NFC text, written independently of the product's normaliser. */
+export function collapsed(text: string): string {
+  return text.normalize('NFC').split(/\s+/u).filter((w) => w.length > 0).join(' ');
+}
