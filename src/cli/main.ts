@@ -45,6 +45,56 @@ program.command('describe')
     console.log(describeTopology(loadTopology(path)));
   });
 
+const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
+const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
+
+program.command('run')
+  .description('Run a topology against Kafka: consume its source topic as a consumer group, run the stages, and commit decisions, kept documents, dead letters, store changelogs and offsets in one transaction per batch (exactly once in read-committed view). Stops cleanly on SIGINT/SIGTERM.')
+  .argument('<topology>', 'a topologies/*.yaml file')
+  .addOption(brokersOption())
+  .option('--set <stage.option=value>', 'override a stage option (repeatable)', collect, [])
+  .option('--app-id <id>', 'application id: consumer group, transactional-id and changelog prefix (default: the topology\'s application_id, else d4-<name>)')
+  .option('--until-idle <ms>', 'stop after this many milliseconds without new records (default: run until stopped)', positiveInt('--until-idle'))
+  .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
+  .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll: the size of a batch and of its transaction', positiveInt('--max-batch-bytes'), 4 << 20)
+  .addOption(schemaIdOption())
+  .option('--verbose', 'log every committed batch')
+  .option('--json', 'print the final summary as one JSON line')
+  .action(async (path: string, opts) => {
+    const { runCommand } = await import('./kafka-commands.js');
+    process.exitCode = await runCommand(path, opts);
+  });
+
+program.command('produce')
+  .description('Produce a file\'s documents to a topic, keyed by document id. With --format avro (default), records that are not valid documents are refused and printed on stderr; with --format json each line goes as it is and the worker dead-letters bad ones.')
+  .argument('<input>', 'JSONL, JSONL.gz, a JSON array, or - for stdin')
+  .requiredOption('--topic <topic>', 'destination topic (created if missing)')
+  .addOption(brokersOption())
+  .addOption(new Option('--format <format>', 'record encoding').choices(['avro', 'json']).default('avro'))
+  .option('--partitions <n>', 'partitions when the topic is created', positiveInt('--partitions'), 1)
+  .option('--id-field <name>', 'input field holding the document id', 'id')
+  .option('--text-field <name>', 'input field holding the text', 'text')
+  .option('--max-bytes <n>', 'largest text in UTF-8 bytes (avro format; json lines go as they are)', positiveInt('--max-bytes'), 1_000_000)
+  .option('--batch-size <n>', 'records per produce request', positiveInt('--batch-size'), 500)
+  .addOption(schemaIdOption())
+  .action(async (input: string, opts) => {
+    const { produceCommand } = await import('./kafka-commands.js');
+    process.exitCode = await produceCommand(input, opts);
+  });
+
+program.command('consume')
+  .description('Print a topic\'s records as JSON lines (read-committed, from the beginning), then stop when it has been idle.')
+  .requiredOption('--topic <topic>', 'topic to read')
+  .addOption(brokersOption())
+  .addOption(new Option('--as <kind>', 'how to decode the values').choices(['decision', 'document', 'dead-letter', 'embedding', 'centroids', 'raw']).default('decision'))
+  .option('--max <n>', 'stop after this many records', positiveInt('--max'))
+  .option('--idle-ms <ms>', 'stop after this long without a record', positiveInt('--idle-ms'), 3000)
+  .addOption(schemaIdOption())
+  .action(async (opts) => {
+    const { consumeCommand } = await import('./kafka-commands.js');
+    process.exitCode = await consumeCommand(opts);
+  });
+
 try {
   await program.parseAsync();
 } catch (e) {
