@@ -90,3 +90,24 @@ test('Kafka: SIGKILL mid-stream, restart: exactly one committed decision per doc
     assert.equal(d.duplicate_of, d.id.slice('copy-'.length));
   }
 });
+
+test('Kafka: SIGTERM stops a running worker cleanly: exit 0, summary printed, its work committed', async () => {
+  const input = sharedData('web/fineweb-300.jsonl');
+  const t = writeTopology(namespace('sigterm'), EXACT);
+  await d4(['produce', input, '--topic', t.crawl]);
+  const worker = spawn(process.execPath, [cli, 'run', t.path, '--verbose'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  let stdout = '';
+  worker.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  let decided = 0;
+  await new Promise<void>((resolve) => {
+    worker.stderr.on('data', (d: Buffer) => {
+      for (const m of d.toString().matchAll(/committed .*: (\d+) decisions/g)) decided += Number(m[1]);
+      if (decided >= 300) resolve();
+    });
+  });
+  worker.kill('SIGTERM');
+  const code = await new Promise((r) => worker.once('close', r));
+  assert.equal(code, 0);
+  assert.match(stdout, /documents in\s+300/);
+  assert.equal((await consumeAll(t.decisions, 'decision')).length, 300);
+});
