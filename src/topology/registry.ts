@@ -1,9 +1,11 @@
 import type { StageDefinition } from '../stages/stage.js';
 import { exactStage } from '../stages/exact/exact.js';
+import { nearStage } from '../stages/near/near.js';
 
 /** Every stage type a topology or `--stages` may name, in pipeline order. */
 export const stageDefinitions: ReadonlyMap<string, StageDefinition<any>> = new Map<string, StageDefinition<any>>([
   [exactStage.type, exactStage],
+  [nearStage.type, nearStage],
 ]);
 
 export function stageDefinition(type: string): StageDefinition<any> {
