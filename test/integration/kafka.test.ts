@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, root, sharedData, tempDir } from '../helpers.js';
 import { brokers, consumeAll, d4, namespace, readJsonl, writeTopology } from './kafka-helpers.js';
@@ -29,6 +29,29 @@ test('Kafka: the BBC file through the exact topology gives the same 2,225 decisi
   assert.deepEqual(viaKafka.map(strip), viaFile.map(strip), 'one partition: the same decisions in the same order');
   const curated = await consumeAll<Doc>(t.curated, 'document');
   assert.equal(curated.length, 2125);
+});
+
+test('Kafka: exact → near (topologies/dedup.yaml stages) gives the decisions of file mode, near store changelog included', async () => {
+  const input = sharedData('bbc-news-2225.jsonl');
+  const t = writeTopology(namespace('dedup'), `${EXACT}\n  - { id: near, type: near }`);
+  // Two workers one after the other: the second restores both stores from their changelogs and
+  // must still recognise copies of what the first one saw.
+  const lines = readFileSync(input, 'utf8').split('\n').filter(Boolean);
+  const dir = tempDir();
+  writeFileSync(join(dir, 'first.jsonl'), lines.slice(0, 1100).join('\n'));
+  writeFileSync(join(dir, 'second.jsonl'), lines.slice(1100).join('\n'));
+  await d4(['produce', join(dir, 'first.jsonl'), '--topic', t.crawl]);
+  await d4(['run', t.path, '--until-idle', '2500']);
+  await d4(['produce', join(dir, 'second.jsonl'), '--topic', t.crawl]);
+  const second = await d4(['run', t.path, '--until-idle', '2500']);
+  assert.match(second.stderr, /restored \d+ changelog record\(s\) into exact-seen, near-lsh/);
+  const viaKafka = await consumeAll<Decision & { similarity: number | null }>(t.decisions, 'decision');
+  const out = tempDir();
+  await d4(['curate', input, '--out', out, '--stages', 'exact,near']);
+  const viaFile = readJsonl<Decision>(join(out, 'decisions.jsonl'));
+  const strip = (d: Decision) => [d.id, d.keep, d.stage, d.duplicate_of];
+  assert.deepEqual(viaKafka.map(strip), viaFile.map(strip));
+  assert.ok(viaKafka.filter((d) => d.stage === 'near').length > 0, 'near found near-duplicates');
 });
 
 test('Kafka: bad records are dead-lettered on the dead-letter topic with their origin, and in = kept + dropped + dead', async () => {
