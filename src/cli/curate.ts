@@ -7,6 +7,10 @@ import { composePipeline } from '../topology/pipeline.js';
 import { curateFile } from '../topology/run-files.js';
 import { inputSize } from '../io/files/source.js';
 import { createHasher } from '../stages/text/hash.js';
+import type { StageDeps } from '../stages/stage.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
+import { EmbedderError } from '../stages/embed/types.js';
+import { centroidFiles, countDocuments, formatReport, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
 
 export interface CurateCliOptions {
   readonly out: string;
@@ -17,6 +21,15 @@ export interface CurateCliOptions {
   readonly maxBytes: number;
   readonly batchSize: number;
   readonly stateDir?: string;
+  readonly embeddings?: string;
+  readonly model?: string;
+  readonly pooling?: string;
+  readonly maxTokens?: number;
+  readonly device?: string;
+  readonly dtype?: string;
+  readonly modelsDir?: string;
+  readonly targetRatio?: number;
+  readonly expectedDocs?: number;
   readonly progress: boolean;
   readonly json: boolean;
 }
@@ -24,9 +37,53 @@ export interface CurateCliOptions {
 export async function curateCommand(input: string, opts: CurateCliOptions): Promise<number> {
   if (input !== '-' && !existsSync(input)) throw new ConfigError(`input ${input} does not exist (give a JSONL, JSONL.gz or JSON-array file, or - for stdin)`);
   const hasher = await createHasher();
-  const specs = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: {} })), opts.set);
-  const pipeline = composePipeline(await buildStages(specs, { hasher }), hasher);
+  // k ≈ √N from the file's size, unless the stream spans runs (--state-dir): then the option or the stage default.
+  const expectedDocs = opts.stages.some((s) => SELECTION_STAGES.includes(s)) && !opts.stateDir ? await countDocuments(input) : undefined;
+  const specs = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: type === 'embed' ? embedOptions(opts) : selectionStageOptions(type, opts, expectedDocs) })), opts.set);
+  const deps = await embedDeps(opts);
+  // Ratio reports go to stderr as the stream runs, unless a progress bar owns the terminal.
+  const selection = await selectionDeps(opts.stages, opts.progress && process.stderr.isTTY ? undefined : (line) => console.error(line));
+  const pipeline = composePipeline(await buildStages(specs, { hasher, ...deps, ...selection.deps }).catch(async (e: unknown) => {
+    await deps.embeddingStore?.close?.();
+    throw e instanceof EmbedderError && !e.retriable ? new ConfigError(e.message) : e;
+  }), hasher);
+  try {
+    const code = await run(input, opts, pipeline);
+    if (!opts.json) for (const r of selection.last.values()) console.log(`  ${formatReport(r)}`);
+    return code;
+  } finally {
+    await pipeline.close();
+    await deps.embeddingStore?.close?.();
+  }
+}
 
+/** The embed stage's options given as flags (--set embed.<option>=... still applies after them). */
+function embedOptions(opts: CurateCliOptions): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (opts.model !== undefined) o.model = opts.model;
+  if (opts.pooling !== undefined) o.pooling = opts.pooling;
+  if (opts.maxTokens !== undefined) o.maxTokens = opts.maxTokens;
+  if (opts.device !== undefined) o.device = opts.device;
+  if (opts.dtype !== undefined) o.dtype = opts.dtype;
+  return o;
+}
+
+async function embedDeps(opts: CurateCliOptions): Promise<Pick<StageDeps, 'createEmbedder' | 'embeddingStore'>> {
+  const flags = (['embeddings', 'model', 'pooling', 'maxTokens', 'device', 'dtype', 'modelsDir'] as const).filter((k) => opts[k] !== undefined);
+  if (!opts.stages.includes('embed')) {
+    if (flags.length > 0) throw new ConfigError(`--${flags.map((f) => f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')} apply to the embed stage; add embed to --stages`);
+    return {};
+  }
+  // Imported here so that runs without the embed stage never load the model code.
+  const { createEmbedder } = await import('../io/models/embedder.js');
+  const { EmbeddingsFile } = await import('../io/files/embeddings-file.js');
+  return {
+    createEmbedder: (o) => createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) }),
+    ...(opts.embeddings ? { embeddingStore: new EmbeddingsFile(opts.embeddings) } : {}),
+  };
+}
+
+async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<typeof composePipeline>): Promise<number> {
   const total = input === '-' ? undefined : inputSize(input);
   const bar = opts.progress && process.stderr.isTTY && total
     ? new cliProgress.SingleBar({ format: 'curating |{bar}| {percentage}% | {docs} docs | {rate} docs/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -37,14 +94,20 @@ export async function curateCommand(input: string, opts: CurateCliOptions): Prom
     outDir: opts.out, idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize,
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
     onBytes: (n) => { bytes = n; },
+    onChanges: centroidFiles(opts.out, pipeline.stores),
     onBatch: (s) => bar?.update(Math.min(bytes, total ?? 0), { docs: s.in, rate: Math.round(s.in / Math.max(s.seconds, 1e-3)) }),
   }).finally(() => bar?.stop());
-  await pipeline.close();
 
-  if (opts.json) console.log(JSON.stringify(summary.toJSON()));
+  const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+  if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}) }));
   else {
     console.log(`d4 curate ${input} (stages: ${opts.stages.join(' → ')}, params ${pipeline.paramsHash})`);
     console.log(summary.format());
+    if (embed) {
+      const c = embed.counters;
+      console.log(`  ${embed.id}: ${c.embedded} embedded by ${embed.embedder.model} (${embed.embedder.dtype}, ${embed.embedder.device}, ${embed.embedder.dim}-d), ` +
+        `${c.cacheHits} from the embeddings store, ${c.truncated} truncated at ${embed.embedder.maxTokens} tokens, ${c.deadLetteredTotal} dead-lettered`);
+    }
     console.log(`  outputs in ${resolve(opts.out)}: decisions.jsonl, kept.jsonl, dead-letter.jsonl, summary.json`);
   }
   if (!summary.balanced()) return 1;

@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../topology/registry.js';
-import { applyOverrides, buildStages, loadTopology } from '../topology/topology.js';
-import { composePipeline } from '../topology/pipeline.js';
+import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology, type TopologySpec } from '../topology/topology.js';
+import { composePipeline, type Pipeline } from '../topology/pipeline.js';
 import { createHasher } from '../stages/text/hash.js';
+import type { StageDeps } from '../stages/stage.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { resolveBrokers } from '../io/kafka/client.js';
 import { runKafkaPipeline } from '../io/kafka/runner.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
+import { selectionDeps } from './select-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -27,25 +30,48 @@ export interface RunCliOptions {
   readonly schemaId?: number;
   readonly maxBytes: number;
   readonly maxBatchBytes: number;
+  readonly window: number;
+  readonly lingerMs: number;
+  readonly modelsDir?: string;
   readonly verbose: boolean;
   readonly json: boolean;
 }
 
-export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
-  const t = loadTopology(path);
+/** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
+async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
   const hasher = await createHasher();
-  const specs = applyOverrides(t.stages, opts.set);
-  const pipeline = composePipeline(await buildStages(specs, { hasher }), hasher);
+  const specs = applyOverrides(t.stages, sets);
+  const types = specs.map((s) => s.type);
+  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
+  if (types.includes('embed')) {
+    const { createEmbedder } = await import('../io/models/embedder.js');
+    deps['createEmbedder'] = (o: Parameters<typeof createEmbedder>[0]) => createEmbedder({ ...o, ...(modelsDir ? { modelsDir } : {}) });
+  }
+  return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
+}
+
+interface Run {
+  readonly topology: string;
+  readonly applicationId: string;
+  readonly sinks: { decisions: string; kept: string; deadLetter: string };
+  readonly startAt?: number;
+}
+
+async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
-  log(`running topology ${t.name} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
+  log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
   const summary = await runKafkaPipeline(pipeline, {
     brokers,
-    applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
+    applicationId: run.applicationId,
     source: { topic: t.source.topic, format: t.source.format, partitions: t.source.partitions },
-    sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
+    sinks: run.sinks,
+    embeddingsTopic: embeddingsTopicOf(t),
     decode: { idField: 'id', textField: 'text', maxBytes: opts.maxBytes },
     codec: codecOptions(opts),
+    window: opts.window,
+    lingerMs: opts.lingerMs,
+    ...(run.startAt !== undefined ? { startAt: run.startAt } : {}),
     ...(opts.untilIdle ? { untilIdleMs: opts.untilIdle } : {}),
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
@@ -56,9 +82,53 @@ export async function runCommand(path: string, opts: RunCliOptions): Promise<num
       log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
     },
   }).finally(() => pipeline.close());
-  if (opts.json) console.log(JSON.stringify(summary.toJSON()));
-  else console.log(`d4 run ${path}\n${summary.format()}`);
+  const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+  const extra = { ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}), application_id: run.applicationId, params_hash: pipeline.paramsHash, topics: run.sinks };
+  if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
+  else {
+    console.log(`d4 ${run.topology} (application ${run.applicationId}, params ${pipeline.paramsHash})\n${summary.format()}`);
+    if (embed) console.log(`  ${embed.id}: ${embed.counters.embedded} embedded by the model, ${embed.counters.cacheHits} from the embeddings topic`);
+    console.log(`  decisions: ${run.sinks.decisions}, kept: ${run.sinks.kept}, dead letters: ${run.sinks.deadLetter}`);
+  }
   return summary.balanced() ? 0 : 1;
+}
+
+export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
+  const t = loadTopology(path);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  return runPipeline(t, pipeline, {
+    topology: `run ${path}`,
+    applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
+    sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
+  }, opts);
+}
+
+export interface ReplayCliOptions extends RunCliOptions {
+  readonly from: string;
+}
+
+/**
+ * Re-selection: the same topology over the retained input with other parameters, under a new
+ * consumer group and into new output topics named by the parameters' hash, so the live pipeline
+ * is untouched. Embeddings come from the embeddings topic (the model is only called for a
+ * document that has none, and the count says so).
+ */
+export async function replayCommand(path: string, opts: ReplayCliOptions): Promise<number> {
+  const t = loadTopology(path);
+  let startAt: number | undefined;
+  if (opts.from !== 'earliest') {
+    startAt = /^\d+$/.test(opts.from) ? Number(opts.from) : Date.parse(opts.from);
+    if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
+  }
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const tag = `${pipeline.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
+  const base = t.application_id ?? `d4-${t.name}`;
+  return runPipeline(t, pipeline, {
+    topology: `replay ${path}`,
+    applicationId: opts.appId ?? `${base}-replay-${tag}`,
+    sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },
+    ...(startAt !== undefined ? { startAt } : {}),
+  }, opts);
 }
 
 export interface ProduceCliOptions {
@@ -104,3 +174,4 @@ export async function consumeCommand(opts: ConsumeCliOptions): Promise<number> {
   console.error(`consumed ${n} record(s) from ${opts.topic}`);
   return 0;
 }
+

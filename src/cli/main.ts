@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
 import { collect, positiveInt, stageList } from './options.js';
+import { ratioArg } from './select-options.js';
 
 const STAGES = [...stageDefinitions.keys()];
 const program = new Command();
@@ -25,6 +26,15 @@ program.command('curate')
   .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
   .option('--batch-size <n>', 'documents per batch (bounds memory)', positiveInt('--batch-size'), 1024)
   .option('--state-dir <dir>', 'restore store snapshots from this directory before the run and save them after it (incremental curation)')
+  .option('--embeddings <file>', 'embed stage: embeddings file (JSONL), read at start if it exists; documents found in it skip the model, new embeddings are appended')
+  .option('--model <id|path>', 'embed stage: model id under --models-dir, or a model directory (default sentence-transformers/all-MiniLM-L6-v2)')
+  .addOption(new Option('--pooling <how>', 'embed stage: pooling (default: the model\'s d4-model.json, else mean)').choices(['mean', 'last-token', 'cls']))
+  .option('--max-tokens <n>', 'embed stage: tokens per text, special tokens included; longer texts are truncated (default 256)', positiveInt('--max-tokens'))
+  .addOption(new Option('--device <device>', 'embed stage: where the model runs (cuda: onnxruntime-node CUDA provider, see docs/embedding.md)').choices(['cpu', 'cuda']))
+  .addOption(new Option('--dtype <dtype>', 'embed stage: weights (default q8 on cpu, fp32 on cuda)').choices(['fp32', 'fp16', 'q8']))
+  .option('--models-dir <dir>', 'embed stage: where model ids are looked up (default $D4_MODELS_DIR, else .d4/models)')
+  .option('--target-ratio <R>', 'prototype stage: overall kept fraction to reach (default 0.25, as in D4)', ratioArg('--target-ratio'))
+  .option('--expected-docs <n>', 'semantic/prototype stages: documents expected, k ≈ √n (default: the lines of a JSONL input without --state-dir, else 1,000,000)', positiveInt('--expected-docs'))
   .option('--no-progress', 'no progress bar (it only shows on a terminal anyway)')
   .option('--json', 'print the summary as one JSON line instead of a table')
   .addHelpText('after', `
@@ -35,6 +45,47 @@ Exit codes: 0 done (a warning on stderr when records were dead-lettered), 1 fail
   .action(async (input: string, opts) => {
     const { curateCommand } = await import('./curate.js');
     process.exitCode = await curateCommand(input, opts);
+  });
+
+program.command('batch')
+  .description('The published D4 selection over a whole file (the yardstick of the online stages): the stages before semantic run as in curate (exact, near, embed), then spherical k-means (k ≈ √N, 20 iterations), SemDeDup with the reference rule (farthest from the centroid first), re-clustering and prototype pruning to --target-ratio. Writes the same outputs as curate.')
+  .argument('<input>', 'JSONL, JSONL.gz, a JSON array (optionally .gz), or - for stdin')
+  .requiredOption('-o, --out <dir>', 'output directory (created if missing; files in it are overwritten)')
+  .addOption(new Option('--stages <list>', `comma-separated stages, in order; semantic and prototype run as the batch algorithm; known: ${STAGES.join(', ')}`).default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
+  .option('--set <stage.option=value>', 'override a stage option, e.g. --set semantic.epsilon=0.1 (repeatable; semantic takes epsilon, seed; prototype targetRatio, scope, seed)', collect, [])
+  .option('--target-ratio <R>', 'overall kept fraction (default 0.25, as in D4)', ratioArg('--target-ratio'))
+  .option('--iterations <n>', 'k-means iterations (D4: 20)', positiveInt('--iterations'), 20)
+  .option('--id-field <name>', 'input field holding the document id', 'id')
+  .option('--text-field <name>', 'input field holding the text', 'text')
+  .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
+  .option('--batch-size <n>', 'documents per batch through the stages before semantic', positiveInt('--batch-size'), 1024)
+  .option('--embeddings <file>', 'embed stage: embeddings file (JSONL), read at start if it exists; new embeddings are appended')
+  .option('--model <id|path>', 'embed stage: model id under --models-dir, or a model directory')
+  .addOption(new Option('--dtype <dtype>', 'embed stage: weights (default q8 on cpu)').choices(['fp32', 'fp16', 'q8']))
+  .option('--models-dir <dir>', 'embed stage: where model ids are looked up (default $D4_MODELS_DIR, else .d4/models)')
+  .option('--json', 'print the summary as one JSON line instead of a table')
+  .action(async (input: string, opts) => {
+    const { batchCommand } = await import('./batch.js');
+    process.exitCode = await batchCommand(input, opts);
+  });
+
+program.command('sweep')
+  .description('Evaluate several parameter sets of the selection stages over the same input in one pass: exact, near and embed run once, each parameter set gets its own semantic/prototype stages. Prints, per set: kept fraction, drops per stage, R_dedup, clusters covered, time. With --target-dedup-ratio, searches the semantic epsilon that keeps that fraction (SemDeDup\'s recipe: trial values, then interpolation).')
+  .argument('<input>', 'JSONL, JSONL.gz or a JSON array')
+  .option('--grid <stage.option=v1,v2,...>', 'an axis of the grid, e.g. --grid semantic.epsilon=0.03,0.05,0.07 --grid target-ratio=0.2,0.25 (repeatable)', collect, [])
+  .addOption(new Option('--stages <list>', 'comma-separated stages, in order').default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
+  .option('--set <stage.option=value>', 'fix a stage option for every point (repeatable)', collect, [])
+  .option('--target-dedup-ratio <r>', 'also search the semantic epsilon so that the semantic stage keeps this fraction, e.g. 0.75 (D4)', ratioArg('--target-dedup-ratio'))
+  .option('--embeddings <file>', 'embeddings file: read before embedding, new ones appended (so a later sweep embeds nothing)')
+  .option('--models-dir <dir>', 'where model ids are looked up')
+  .option('--id-field <name>', 'input field holding the document id', 'id')
+  .option('--text-field <name>', 'input field holding the text', 'text')
+  .option('--max-bytes <n>', 'largest text in UTF-8 bytes', positiveInt('--max-bytes'), 1_000_000)
+  .option('--batch-size <n>', 'documents per batch (the selection stages\' decision window)', positiveInt('--batch-size'), 1024)
+  .option('--json', 'print the results as one JSON line')
+  .action(async (input: string, opts) => {
+    const { sweepCommand } = await import('./sweep.js');
+    process.exitCode = await sweepCommand(input, opts);
   });
 
 program.command('describe')
@@ -48,21 +99,39 @@ program.command('describe')
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
 const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
 
-program.command('run')
-  .description('Run a topology against Kafka: consume its source topic as a consumer group, run the stages, and commit decisions, kept documents, dead letters, store changelogs and offsets in one transaction per batch (exactly once in read-committed view). Stops cleanly on SIGINT/SIGTERM.')
+/** Options `d4 run` and `d4 replay` share. */
+function kafkaRunOptions(c: Command): Command {
+  return c
+    .addOption(brokersOption())
+    .option('--set <stage.option=value>', 'override a stage option, e.g. --set semantic.epsilon=0.05 (repeatable)', collect, [])
+    .option('--until-idle <ms>', 'stop after this many milliseconds without new records (default: run until stopped)', positiveInt('--until-idle'))
+    .option('--window <n>', 'offsets per processing window (aligned on multiples, so a replay sees the same windows): the decision delay of the selection stages and the size of a transaction', positiveInt('--window'), 1024)
+    .option('--linger-ms <ms>', 'process a partial window after waiting this long for the rest', positiveInt('--linger-ms'), 2000)
+    .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
+    .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll', positiveInt('--max-batch-bytes'), 4 << 20)
+    .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
+    .addOption(schemaIdOption())
+    .option('--verbose', 'log every committed window')
+    .option('--json', 'print the final summary as one JSON line');
+}
+
+kafkaRunOptions(program.command('run')
+  .description('Run a topology against Kafka: consume its source topic as a consumer group, run the stages, and commit decisions, kept documents, dead letters, new embeddings, store changelogs and offsets in one transaction per window (exactly once in read-committed view). Stops cleanly on SIGINT/SIGTERM.')
   .argument('<topology>', 'a topologies/*.yaml file')
-  .addOption(brokersOption())
-  .option('--set <stage.option=value>', 'override a stage option (repeatable)', collect, [])
-  .option('--app-id <id>', 'application id: consumer group, transactional-id and changelog prefix (default: the topology\'s application_id, else d4-<name>)')
-  .option('--until-idle <ms>', 'stop after this many milliseconds without new records (default: run until stopped)', positiveInt('--until-idle'))
-  .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
-  .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll: the size of a batch and of its transaction', positiveInt('--max-batch-bytes'), 4 << 20)
-  .addOption(schemaIdOption())
-  .option('--verbose', 'log every committed batch')
-  .option('--json', 'print the final summary as one JSON line')
+  .option('--app-id <id>', 'application id: consumer group, transactional-id and changelog prefix (default: the topology\'s application_id, else d4-<name>)'))
   .action(async (path: string, opts) => {
     const { runCommand } = await import('./kafka-commands.js');
     process.exitCode = await runCommand(path, opts);
+  });
+
+kafkaRunOptions(program.command('replay')
+  .description('Re-select with other parameters: run a topology again over its retained input topic under a new consumer group, into new output topics named <topic>.<params hash>, reading embeddings from the embeddings topic (the model is not called for documents already embedded; the count is printed). The live pipeline is untouched. Same input, parameters and seed give the same decisions.')
+  .argument('<topology>', 'a topologies/*.yaml file')
+  .option('--from <when>', '"earliest", an ISO time, or epoch milliseconds: where the replay starts', 'earliest')
+  .option('--app-id <id>', 'application id (default: <application>-replay-<params hash>)'))
+  .action(async (path: string, opts) => {
+    const { replayCommand } = await import('./kafka-commands.js');
+    process.exitCode = await replayCommand(path, { untilIdle: 5000, ...opts });
   });
 
 program.command('produce')
@@ -93,6 +162,46 @@ program.command('consume')
   .action(async (opts) => {
     const { consumeCommand } = await import('./kafka-commands.js');
     process.exitCode = await consumeCommand(opts);
+  });
+
+program.command('feed')
+  .description('Stream the documents of a curated topic to a trainer: shuffled through a bounded buffer with a seed, for --epochs epochs, in batches of --batch-size documents or --batch-tokens estimated tokens. Prints one NDJSON line per batch on stdout, {"epoch","batch","checkpoint","tokens","documents"} (epoch and batch 0-based); --resume <checkpoint> continues right after that batch, neither repeating nor skipping a document of the epoch. With --serve, streams the same lines over HTTP instead (see docs/feed.md).')
+  .requiredOption('--topic <topic>', 'topic of Avro CrawledDocument records, e.g. a topology\'s kept topic')
+  .addOption(brokersOption())
+  .option('--epochs <n>', 'epochs in all, counting those a --resume checkpoint has finished', positiveInt('--epochs'), 1)
+  .addOption(new Option('--batch-size <n>', 'documents per batch (default 32)').argParser(positiveInt('--batch-size')).conflicts('batchTokens'))
+  .addOption(new Option('--batch-tokens <n>', 'token budget per batch, tokens estimated as UTF-8 bytes / 4; a longer document goes alone in its batch').argParser(positiveInt('--batch-tokens')))
+  .option('--shuffle-buffer <n>', 'documents held for shuffling (default 10000; 1 keeps topic order); memory ≈ n × the average record size', positiveInt('--shuffle-buffer'))
+  .option('--seed <seed>', 'shuffle seed, any string (default "0"); each epoch shuffles differently from the same seed')
+  .option('--resume <checkpoint>', 'continue after the batch that carried this checkpoint; seed, shuffle buffer and batching come from it (giving different ones is an error)')
+  .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
+  .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
+  .addOption(schemaIdOption())
+  .addHelpText('after', `
+Each epoch reads what is committed on the topic when it starts (read-committed), partitions
+merged round-robin, and delivers every record exactly once; its order depends only on those
+records, the seed and the epoch. Progress and the last checkpoint go to stderr.
+Exit codes: 0 done (or stopped by SIGINT/SIGTERM after a whole batch), 1 failed, 2 bad options or checkpoint.`)
+  .action(async (opts) => {
+    const { feedCommand } = await import('./feed.js');
+    process.exitCode = await feedCommand(opts);
+  });
+
+program.command('export')
+  .description('Write kept documents as shards for offline loaders: <out>/shard-00000.jsonl.gz … (and .parquet with --parquet), one CrawledDocument per line/row, plus manifest.json (documents per shard, bytes and sha256 of every file, totals, source) and SHA256SUMS. From a topic (read-committed, what is committed at the start, partitions merged round-robin) or from a kept.jsonl file (in its order).')
+  .argument('[input]', 'a kept.jsonl from d4 curate (JSONL or JSONL.gz, or - for stdin); or use --topic')
+  .option('--topic <topic>', 'read this topic of Avro CrawledDocument records instead of a file')
+  .addOption(brokersOption())
+  .requiredOption('-o, --out <dir>', 'output directory (created if missing; must not hold an earlier export unless --overwrite)')
+  .option('--shard-docs <n>', 'documents per shard', positiveInt('--shard-docs'), 10_000)
+  .option('--parquet', 'also write shard-NNNNN.parquet beside each .jsonl.gz, the same documents (one shard is held in memory while it is written)')
+  .option('--overwrite', 'replace the shards, manifest.json and SHA256SUMS of an earlier export in --out')
+  .addOption(schemaIdOption())
+  .addHelpText('after', `
+Exit codes: 0 done (a warning on stderr when some records were not documents), 1 failed, 2 bad options.`)
+  .action(async (input: string | undefined, opts) => {
+    const { exportCommand } = await import('./export.js');
+    process.exitCode = await exportCommand(input, opts);
   });
 
 try {

@@ -29,6 +29,8 @@ export interface DocItem {
   readonly doc: CrawledDocument;
   /** Set by the stage that dropped the document; keep decisions are made at the end. */
   readonly drop?: Decision;
+  /** Evidence for the keep decision, from the last stage that judged the document (e.g. its cluster and distance). */
+  readonly evidence?: Evidence;
   readonly vector?: Vector;
   /** Per-item facts a later stage or the summary may want (e.g. truncation), never decisions. */
   readonly notes?: Readonly<Record<string, string | number | boolean>>;

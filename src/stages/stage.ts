@@ -4,6 +4,8 @@ import type { DocItem, Item } from '../records/item.js';
 import { isLive } from '../records/item.js';
 import type { Hasher } from './text/hash.js';
 import type { StateStore } from '../state/store.js';
+import type { AnnIndexFactory } from './semantic/ann.js';
+import type { Embedder, EmbedderOptions, EmbeddingStore } from './embed/types.js';
 
 /** A stage as the runner sees it once built: one operator, the stores it owns, its parameters. */
 export interface BuiltStage {
@@ -20,6 +22,13 @@ export interface BuiltStage {
 /** Dependencies a stage may need; each stage takes only what it uses. */
 export interface StageDeps {
   readonly hasher: Hasher;
+  /** The embed stage's model: an open one (not closed by the stage), or a factory (the stage owns what it opens). */
+  readonly embedder?: Embedder;
+  readonly createEmbedder?: (options: EmbedderOptions) => Promise<Embedder>;
+  /** Where embeddings are kept across runs (embeddings file or the topic's mirror); default: in memory. */
+  readonly embeddingStore?: EmbeddingStore;
+  /** The semantic stage's per-cluster nearest-neighbour index (createHnswIndex from src/io/models/hnsw-index.ts). */
+  readonly annIndex?: AnnIndexFactory;
   /** Anything heavier (models, indexes) is added by later stages' own dependency types. */
   readonly [key: string]: unknown;
 }

@@ -53,7 +53,7 @@ export function outcomes(items: readonly Item[], keepParamsHash: string, now: nu
     if (item.kind === 'dead') dead.push(item.dead);
     else if (item.drop) decisions.push(item.drop);
     else {
-      decisions.push(keepDecision(item, keepParamsHash, {}, now));
+      decisions.push(keepDecision(item, keepParamsHash, item.evidence ?? {}, now));
       kept.push(item.doc);
     }
   }

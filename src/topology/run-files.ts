@@ -4,6 +4,7 @@ import { readFileItems, type FileSourceOptions } from '../io/files/source.js';
 import { JsonlWriter, deadLetterJson } from '../io/files/sink.js';
 import { outcomes, type Pipeline } from './pipeline.js';
 import { Summary } from './summary.js';
+import type { Change, StateStore } from '../state/store.js';
 
 export interface CurateFileOptions extends FileSourceOptions {
   readonly outDir: string;
@@ -11,6 +12,8 @@ export interface CurateFileOptions extends FileSourceOptions {
   readonly stateDir?: string;
   /** Called after each batch with the running summary. */
   readonly onBatch?: (summary: Summary) => void;
+  /** Called after each batch with each store's changes (e.g. to publish centroid versions to a file). */
+  readonly onChanges?: (store: StateStore, changes: readonly Change[]) => void;
 }
 
 /** Where the snapshot of a store lives in a state directory. */
@@ -36,7 +39,10 @@ export async function curateFile(input: string, pipeline: Pipeline, options: Cur
     for await (const batch of readFileItems(input, options)) {
       const o = outcomes(await pipeline.process(batch), pipeline.paramsHash);
       await Promise.all([decisions.writeAll(o.decisions), kept.writeAll(o.kept), dead.writeAll(o.dead.map(deadLetterJson))]);
-      for (const store of pipeline.stores) store.drainChanges(); // file mode persists snapshots, not changelogs
+      for (const store of pipeline.stores) { // file mode persists snapshots, not changelogs
+        const changes = store.drainChanges();
+        if (changes.length > 0) options.onChanges?.(store, changes);
+      }
       summary.add(o);
       options.onBatch?.(summary);
     }

@@ -26,6 +26,8 @@ const topologySchema = z.strictObject({
     decisions: z.strictObject({ id: ID.default('decisions'), topic: TOPIC }),
     kept: z.strictObject({ id: ID.default('curated'), topic: TOPIC }),
     dead_letter: z.strictObject({ id: ID.default('dead-letter'), topic: TOPIC }),
+    embeddings: z.strictObject({ id: ID.default('embeddings'), topic: TOPIC }).optional()
+      .describe('compacted topic of embeddings keyed by document id (default: <source topic>.embeddings when an embed stage runs)'),
   }),
 });
 
@@ -102,6 +104,10 @@ export async function buildStages(specs: readonly StageSpec[], deps: StageDeps):
   return built;
 }
 
+export function embeddingsTopicOf(t: TopologySpec): string {
+  return t.sinks.embeddings?.topic ?? `${t.source.topic}.embeddings`;
+}
+
 /** The topology as a graph a person can read (Kafka Streams' TopologyDescription). */
 export function describeTopology(t: TopologySpec): string {
   const app = t.application_id ?? `d4-${t.name}`;
@@ -118,6 +124,8 @@ export function describeTopology(t: TopologySpec): string {
   });
   lines.push(`  Sink: ${t.sinks.decisions.id} (topic: ${t.sinks.decisions.topic}) <-- ${t.stages.at(-1)!.id}: one decision per document`);
   lines.push(`  Sink: ${t.sinks.kept.id} (topic: ${t.sinks.kept.topic}) <-- ${t.stages.at(-1)!.id}: kept documents`);
+  const embed = t.stages.find((s) => s.type === 'embed');
+  if (embed) lines.push(`  Sink+Store: ${t.sinks.embeddings?.id ?? 'embeddings'} (topic: ${embeddingsTopicOf(t)}, compacted) <-- ${embed.id}: each document's vector, mirrored at start so nothing is embedded twice`);
   lines.push(`  Sink: ${t.sinks.dead_letter.id} (topic: ${t.sinks.dead_letter.topic}) <-- ${t.source.id}, ${t.stages.map((s) => s.id).join(', ')}: records that could not be curated`);
   return lines.join('\n');
 }

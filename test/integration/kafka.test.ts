@@ -77,7 +77,7 @@ test('Kafka: SIGKILL mid-stream, restart: exactly one committed decision per doc
   await d4(['produce', sharedData('bbc-news-2225.jsonl'), '--topic', t.crawl, '--batch-size', '50']);
 
   // Small batches so that the kill lands between many committed transactions.
-  const worker = spawn(process.execPath, [cli, 'run', t.path, '--verbose', '--max-batch-bytes', '32768'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const worker = spawn(process.execPath, [cli, 'run', t.path, '--verbose', '--max-batch-bytes', '32768', '--window', '64'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
   let committed = 0;
   await new Promise<void>((resolve, reject) => {
     worker.stderr.on('data', (d: Buffer) => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Message } from './client.js';
+import type { Admin, Kafka, KafkaMessage, Message } from './client.js';
 import type { StateStore } from '../../state/store.js';
 
 /** The compacted topic that backs a store (Kafka Streams' naming: <application>-<store>-changelog). */
@@ -11,28 +11,27 @@ export function changelogMessages(store: StateStore): Message[] {
 }
 
 /**
- * Rebuilds stores by replaying their changelog topics from the beginning up to the end offsets
- * read at the start, in read-committed mode, so that only changes whose batch committed are
- * applied. The caller must have fenced the previous worker's transactional producers first, or
- * an open transaction would hold the last stable offset back until it times out.
+ * Reads topics from the beginning up to the end offsets found at the start, in read-committed
+ * mode, handing every record to `onMessage` in offset order per partition. The caller must have
+ * fenced the previous worker's transactional producers first, or an open transaction would hold
+ * the last stable offset back until it times out. Returns the number of records read.
  */
-export async function restoreFromChangelogs(kafka: Kafka, admin: Admin, applicationId: string, stores: readonly StateStore[], log: (m: string) => void): Promise<number> {
-  const byTopic = new Map(stores.map((s) => [changelogTopic(applicationId, s.name), s]));
+export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: readonly string[], groupPrefix: string, onMessage: (topic: string, message: KafkaMessage) => void): Promise<number> {
   const pending = new Map<string, bigint>(); // topic:partition → last offset to reach
-  for (const topic of byTopic.keys()) {
+  for (const topic of topics) {
     for (const p of await admin.fetchTopicOffsets(topic)) {
       if (BigInt(p.high) > BigInt(p.low)) pending.set(`${topic}:${p.partition}`, BigInt(p.high) - 1n);
     }
   }
   if (pending.size === 0) return 0;
-  const groupId = `${applicationId}-restore-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
-  let applied = 0;
+  const groupId = `${groupPrefix}-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 8 << 20 });
+  let read = 0;
   await consumer.connect();
   try {
     const done = new Promise<void>((resolve, reject) => {
       // END_BATCH_PROCESS also fires for batches holding only transaction markers, which is how
-      // a changelog that ends with a commit marker is known to be fully read.
+      // a topic that ends with a commit marker is known to be fully read.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const key = `${payload.topic}:${payload.partition}`;
         const target = pending.get(key);
@@ -41,15 +40,12 @@ export async function restoreFromChangelogs(kafka: Kafka, admin: Admin, applicat
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
     });
-    await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        const store = byTopic.get(batch.topic)!;
-        for (const m of batch.messages) {
-          store.applyChange({ key: m.key?.toString('utf8') ?? '', value: m.value });
-          applied++;
-        }
+        for (const m of batch.messages) onMessage(batch.topic, m);
+        read += batch.messages.length;
       },
     });
     await done;
@@ -57,6 +53,15 @@ export async function restoreFromChangelogs(kafka: Kafka, admin: Admin, applicat
     await consumer.disconnect();
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
-  log(`restored ${applied} changelog record(s) into ${stores.map((s) => s.name).join(', ')}`);
+  return read;
+}
+
+/** Rebuilds stores by replaying their changelog topics (see readTopicsToEnd). */
+export async function restoreFromChangelogs(kafka: Kafka, admin: Admin, applicationId: string, stores: readonly StateStore[], log: (m: string) => void): Promise<number> {
+  const byTopic = new Map(stores.map((s) => [changelogTopic(applicationId, s.name), s]));
+  const applied = await readTopicsToEnd(kafka, admin, [...byTopic.keys()], `${applicationId}-restore`, (topic, m) => {
+    byTopic.get(topic)!.applyChange({ key: m.key?.toString('utf8') ?? '', value: m.value });
+  });
+  if (applied > 0) log(`restored ${applied} changelog record(s) into ${stores.map((s) => s.name).join(', ')}`);
   return applied;
 }

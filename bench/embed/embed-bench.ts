@@ -1,0 +1,313 @@
+// npm run bench:embed — throughput of the embed stage against the hardware's ceiling.
+//
+// On ../shared/data/web/c4-en-1k.jsonl: documents/s and tokens/s of the whole embed stage (items
+// in, buffering, tokenization and inference in worker threads, pooling, store, items out) for
+// batch sizes 1, 8, 32, 64 and the default token budget (≤ 256 token slots per batch), with and
+// without length sorting; and in the same run the ceiling:
+// bare onnxruntime-node sessions on the same ONNX file, fed the very same token batches as
+// prebuilt tensors, timing session.run() and nothing else. The ceiling is the faster of two bare
+// layouts: one session with an intra-op thread per core, and one single-threaded session per
+// core (each in its own thread, batches dealt round-robin).
+//
+// The machine is shared, so measurements are paired: the documents are cut into chunks, and for
+// each chunk every contender (ceiling layouts, pipeline) runs back to back, in an order that
+// rotates between chunks and rounds; a contender's time for a chunk is its best over the rounds,
+// and its figure is the chunk count over the sum of those times. Contenders thus see the same
+// conditions, and a burst of someone else's work spoils one sample instead of one figure.
+// Prints figures; never fails on time. The last line is one JSON object.
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { createEmbedder, DEFAULT_BATCHING, planBatches, type ModelEmbedder } from '../../src/io/models/embedder.js';
+import { embed, EmbedCounters } from '../../src/stages/embed/embed.js';
+import { MemoryEmbeddingStore } from '../../src/stages/embed/memory-embedding-store.js';
+import { origin, type DocItem, type Item } from '../../src/records/item.js';
+import type { CeilingBatch, CeilingMessage, CeilingWorkerData } from './ceiling-worker.js';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+
+const { values: args } = parseArgs({
+  options: {
+    dtype: { type: 'string', default: 'q8' },
+    rounds: { type: 'string', default: '2' },
+    docs: { type: 'string', default: '1000' },
+    subset: { type: 'string', default: '256' },
+    chunk: { type: 'string', default: '128' },
+    'main-chunk': { type: 'string', default: '250' },
+    /** Only the default configuration (quick checks; the JSON then has no subset runs). */
+    'main-only': { type: 'boolean', default: false },
+  },
+});
+const dtype = args.dtype as 'q8' | 'fp32';
+const rounds = Number(args.rounds);
+const cores = availableParallelism();
+interface Batching { readonly label: string; readonly batchSize: number; readonly batchTokens: number; readonly sort: boolean }
+/** The embed stage's default on CPU (DEFAULT_BATCHING.cpu, sortByLength): measured on every document. */
+const MAIN: Batching = { label: `≤${DEFAULT_BATCHING.cpu.batchTokens} tokens`, ...DEFAULT_BATCHING.cpu, sort: true };
+const fixed = (n: number, sort: boolean): Batching => ({ label: `batch ${n}`, batchSize: n, batchTokens: Number.POSITIVE_INFINITY, sort });
+const CONFIGS: Batching[] = [fixed(1, false), fixed(8, false), fixed(8, true), fixed(32, false), fixed(32, true), fixed(64, false), fixed(64, true), { ...MAIN, sort: false }, MAIN];
+
+interface Doc { id: string; text: string }
+const all = readFileSync(join(root, '..', 'shared', 'data', 'web', 'c4-en-1k.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Doc);
+const docs = all.slice(0, Number(args.docs));
+const subset = docs.slice(0, Number(args.subset));
+
+const split = <T>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+const fmt = (n: number, d = 1) => n.toFixed(d).padStart(8);
+
+// ------------------------------------------------------------------------------------------
+// The bare sessions.
+
+/** `sessions` bare sessions, each in its own thread with `threads` intra-op threads. */
+class Ceiling {
+  private constructor(private readonly workers: Worker[], readonly sessions: number, readonly threads: number) {}
+
+  static async open(onnxFile: string, sessions: number, threads: number): Promise<Ceiling> {
+    const workers = await Promise.all(Array.from({ length: sessions }, () => new Promise<Worker>((resolve, reject) => {
+      const w = new Worker(new URL('./ceiling-worker.js', import.meta.url), { workerData: { onnxFile, threads } satisfies CeilingWorkerData });
+      w.once('message', () => resolve(w));
+      w.once('error', reject);
+    })));
+    return new Ceiling(workers, sessions, threads);
+  }
+
+  get name(): string {
+    return `${this.sessions}×${this.threads}`;
+  }
+
+  private ask(w: Worker, message: CeilingMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const fail = (e: Error) => reject(e);
+      w.once('message', () => {
+        w.off('error', fail);
+        resolve();
+      });
+      w.once('error', fail);
+      w.postMessage(message);
+    });
+  }
+
+  /** Deals the batches round-robin to the sessions, which build their tensors now (untimed). */
+  async load(key: string, batches: CeilingBatch[]): Promise<void> {
+    await Promise.all(this.workers.map((w, k) => this.ask(w, { type: 'load', key, batches: batches.filter((_, i) => i % this.workers.length === k) })));
+  }
+
+  /** Wall time from 'go' until every session has run its share of `key`. */
+  async run(key: string): Promise<number> {
+    const t0 = process.hrtime.bigint();
+    await Promise.all(this.workers.map((w) => this.ask(w, { type: 'go', key })));
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The batches the stage feeds the model for one buffer: planBatches over its token rows. */
+function plan(rows: Int32Array[], b: Batching): { batches: CeilingBatch[]; tokens: number; padded: number } {
+  const batches: CeilingBatch[] = [];
+  let tokens = 0;
+  let padded = 0;
+  for (const batch of planBatches(rows.map((r) => r.length), b.batchSize, b.sort, b.batchTokens)) {
+    const offsets = new Int32Array(batch.length + 1);
+    let width = 0;
+    batch.forEach((i, k) => {
+      offsets[k + 1] = offsets[k]! + rows[i]!.length;
+      width = Math.max(width, rows[i]!.length);
+    });
+    const flat = new Int32Array(offsets[batch.length]!);
+    batch.forEach((i, k) => flat.set(rows[i]!, offsets[k]!));
+    batches.push({ flat, offsets });
+    tokens += flat.length;
+    padded += width * batch.length;
+  }
+  return { batches, tokens, padded };
+}
+
+// ------------------------------------------------------------------------------------------
+// Contenders: things that process one chunk of documents and say how long it took.
+
+interface Contender {
+  readonly name: string;
+  readonly kind: 'pipeline' | 'ceiling';
+  prepare(chunks: Doc[][], rows: Int32Array[][], key: string): Promise<void>;
+  run(chunk: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function ceilingContender(ceiling: Ceiling, b: Batching): Contender {
+  let key = '';
+  return {
+    name: `ceiling ${ceiling.name}`, kind: 'ceiling',
+    async prepare(_chunks, rows, k) {
+      key = k;
+      for (const [i, r] of rows.entries()) await ceiling.load(`${key}:${i}`, plan(r, b).batches);
+    },
+    run: (i) => ceiling.run(`${key}:${i}`),
+    close: async () => undefined,
+  };
+}
+
+/** The embed stage, one chunk per run (one buffer), with a fresh store: every document goes to the model. */
+function pipelineContender(b: Batching, layout: { workers: number; threads: number } | undefined, keepVectors?: Map<string, Float32Array>): Contender {
+  let e: ModelEmbedder | undefined;
+  let chunks: Doc[][] = [];
+  let expected: { tokens: number; padded: number }[] = [];
+  return {
+    name: 'pipeline', kind: 'pipeline',
+    async prepare(cs, rows) {
+      chunks = cs;
+      expected = rows.map((r) => plan(r, b));
+      e = await createEmbedder({ model: MODEL, dtype, batchSize: b.batchSize, batchTokens: b.batchTokens, sortByLength: b.sort, ...(layout ?? {}) });
+      await e.embed(cs[0]!.slice(0, 8).map((d) => d.text)); // warm-up, untimed
+    },
+    async run(i) {
+      const ds = chunks[i]!;
+      const input: Item[] = ds.map((d, k): DocItem => ({ kind: 'doc', seq: k, origin: origin({ line: k + 1 }), doc: { id: d.id, url: null, fetched_at: null, content_type: null, language: null, text: d.text, metadata: {} } }));
+      const counters = new EmbedCounters();
+      const store = new MemoryEmbeddingStore({ name: 'bench', capacity: ds.length + 1 });
+      const before = e!.stats();
+      const t0 = process.hrtime.bigint();
+      const out = await lastValueFrom(from(input).pipe(embed({ bufferSize: ds.length, maxWaitMs: 1000, maxInFlight: 2 }, { embedder: e!, store, counters }), toArray()));
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const after = e!.stats();
+      if (counters.embedded !== ds.length) throw new Error(`embedded ${counters.embedded} of ${ds.length}`);
+      if (after.tokens - before.tokens !== expected[i]!.tokens || after.paddedTokens - before.paddedTokens !== expected[i]!.padded) {
+        throw new Error('the stage fed other batches than the ceiling runs');
+      }
+      if (keepVectors) for (const item of out) keepVectors.set((item as DocItem).doc.id, (item as DocItem).vector!.values);
+      return seconds;
+    },
+    close: async () => { await e?.close(); },
+  };
+}
+
+interface Result { name: string; kind: 'pipeline' | 'ceiling'; docs: number; tokens: number; padded: number; seconds: number; samples: number[] }
+const docsPerS = (r: Result) => r.docs / r.seconds;
+const tokensPerS = (r: Result) => r.tokens / r.seconds;
+
+let keyCounter = 0;
+async function measure(ds: Doc[], rowsOf: (d: Doc) => Int32Array, chunkSize: number, b: Batching, contenders: Contender[]): Promise<Result[]> {
+  const chunks = split(ds, chunkSize);
+  const rows = chunks.map((c) => c.map(rowsOf));
+  const key = `k${keyCounter++}`;
+  for (const c of contenders) await c.prepare(chunks, rows, key);
+  const best = contenders.map(() => chunks.map(() => Number.POSITIVE_INFINITY));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < chunks.length; i++) {
+      const shift = (r + i) % contenders.length;
+      for (let k = 0; k < contenders.length; k++) {
+        const j = (k + shift) % contenders.length;
+        best[j]![i] = Math.min(best[j]![i]!, await contenders[j]!.run(i));
+      }
+    }
+  }
+  for (const c of contenders) await c.close();
+  const shape = rows.map((r) => plan(r, b));
+  const tokens = shape.reduce((s, p) => s + p.tokens, 0);
+  const padded = shape.reduce((s, p) => s + p.padded, 0);
+  return contenders.map((c, j) => ({ name: c.name, kind: c.kind, docs: ds.length, tokens, padded, seconds: best[j]!.reduce((a, b) => a + b, 0), samples: best[j]! }));
+}
+
+const bestCeiling = (rs: Result[]) => rs.filter((r) => r.kind === 'ceiling').reduce((a, b) => (docsPerS(b) > docsPerS(a) ? b : a));
+
+function cosineDistances(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number[] {
+  return [...a].map(([id, v]) => {
+    const w = b.get(id)!;
+    let s = 0;
+    for (let i = 0; i < v.length; i++) s += v[i]! * w[i]!;
+    return 1 - s;
+  }).sort((x, y) => x - y);
+}
+
+async function main() {
+  const t0 = Date.now();
+  const probe = await createEmbedder({ model: MODEL, dtype });
+  const layout = { workers: probe.workers, threads: probe.threads };
+  const other = layout.workers === 1 ? { workers: cores, threads: 1 } : { workers: 1, threads: cores };
+  const tokenized = await probe.tokenize(docs.map((d) => d.text));
+  const onnxFile = probe.onnxFile;
+  await probe.close();
+  const rowById = new Map(docs.map((d, i) => [d.id, tokenized.rows[i]!]));
+  const rowsOf = (d: Doc) => rowById.get(d.id)!;
+  const realTokens = tokenized.rows.reduce((s, r) => s + r.length, 0);
+
+  console.log(`embed benchmark: ${MODEL} (${dtype}), c4-en-1k: ${docs.length} documents, ${realTokens} tokens after truncation (mean ${(realTokens / docs.length).toFixed(1)}, ${tokenized.truncated.filter(Boolean).length} truncated at 256)`);
+  console.log(`machine: ${cores} cores (${cpus()[0]?.model ?? '?'}), no GPU; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start (the machine is shared)`);
+  console.log(`pipeline: the embed stage with its default layout, ${layout.workers} worker thread(s) × ${layout.threads} intra-op thread(s); one buffer per chunk`);
+  const ceilings = [await Ceiling.open(onnxFile, 1, cores), ...(cores > 1 ? [await Ceiling.open(onnxFile, cores, 1)] : [])];
+  console.log(`ceiling: bare onnxruntime-node ${ort.env.versions.common} sessions on ${onnxFile.slice(root.length + 1)}, the faster of ${ceilings.map((c) => c.name).join(' and ')} (sessions × threads)`);
+  console.log(`method: paired runs per chunk, order rotating, best of ${rounds} rounds per chunk. Batch sizes 1, 8, 32, 64 and the default (≤${MAIN.batchSize} texts and`);
+  console.log(`        ≤${MAIN.batchTokens} token slots per batch) run on the first ${subset.length} documents in chunks of ${args.chunk} (a subset, to keep the run within ~10 minutes);`);
+  console.log(`        the default, sorted, then runs on all ${docs.length} documents in chunks of ${args['main-chunk']}, with the other worker layout beside it.\n`);
+
+  // 1. Batch sizes × sorting on the subset.
+  interface Row { config: Batching; pipeline: Result; ceiling: Result }
+  const table: Row[] = [];
+  const vectorsBatch1 = new Map<string, Float32Array>();
+  const vectorsBatch8 = new Map<string, Float32Array>();
+  const vectorsMain = new Map<string, Float32Array>();
+  for (const config of args['main-only'] ? [] : CONFIGS) {
+    const keep = config.batchSize === 1 ? vectorsBatch1 : config === MAIN ? vectorsMain : config.label === 'batch 8' && config.sort ? vectorsBatch8 : undefined;
+    const rs = await measure(subset, rowsOf, Number(args.chunk), config, [...ceilings.map((c) => ceilingContender(c, config)), pipelineContender(config, layout, keep)]);
+    const p = rs.find((r) => r.kind === 'pipeline')!;
+    const c = bestCeiling(rs);
+    table.push({ config, pipeline: p, ceiling: c });
+    console.log(`${config.label.padEnd(11)} ${config.sort ? 'sorted  ' : 'unsorted'}: pipeline ${fmt(docsPerS(p))} docs/s ${fmt(tokensPerS(p), 0)} tokens/s | ceiling ${fmt(docsPerS(c))} docs/s ${fmt(tokensPerS(c), 0)} tokens/s (${c.name.slice(8)}) | ${fmt(100 * docsPerS(p) / docsPerS(c))}% | padding ${(100 * (p.padded / p.tokens - 1)).toFixed(1)}%`);
+    console.log(`    ${rs.map((r) => `${r.name} ${docsPerS(r).toFixed(1)}`).join(', ')} docs/s`);
+  }
+  console.log('');
+  const pairs = [...new Set(table.filter((r) => r.config.batchSize > 1).map((r) => r.config.label))];
+  for (const label of pairs) {
+    const u = table.find((r) => r.config.label === label && !r.config.sort)!;
+    const s = table.find((r) => r.config.label === label && r.config.sort)!;
+    console.log(`length sorting, ${label.padEnd(11)}: token slots ${u.pipeline.padded} → ${s.pipeline.padded} for ${s.pipeline.tokens} real tokens (${(100 * (1 - s.pipeline.padded / u.pipeline.padded)).toFixed(1)}% fewer); pipeline ${(docsPerS(s.pipeline) / docsPerS(u.pipeline)).toFixed(2)}× docs/s, ceiling ${(docsPerS(s.ceiling) / docsPerS(u.ceiling)).toFixed(2)}×`);
+  }
+  for (const [label, other] of [['batch 8, sorted', vectorsBatch8], [`the default (${MAIN.label}, sorted)`, vectorsMain]] as const) {
+    const d = cosineDistances(vectorsBatch1, other);
+    if (d.length > 0) console.log(`${dtype} batch dependence: cosine distance between a document's vector alone (batch 1) and in ${label}, ${d.length} documents: median ${d[Math.floor(d.length / 2)]!.toExponential(2)}, p95 ${d[Math.floor(d.length * 0.95)]!.toExponential(2)}, max ${d.at(-1)!.toExponential(2)}`);
+  }
+
+  // 2. The default configuration on every document, both worker layouts.
+  console.log(`\ndefault configuration (≤${MAIN.batchSize} texts and ≤${MAIN.batchTokens} token slots per batch, sorted) on all ${docs.length} documents:`);
+  const alt = pipelineContender(MAIN, other);
+  const rs = await measure(docs, rowsOf, Number(args['main-chunk']), MAIN, [
+    ...ceilings.map((c) => ceilingContender(c, MAIN)), pipelineContender(MAIN, layout), { ...alt, name: 'pipeline (other layout)' },
+  ]);
+  for (const c of ceilings) await c.close();
+  const names = [...ceilings.map((c) => `bare ${c.name}`), `pipeline ${layout.workers}×${layout.threads} (default)`, `pipeline ${other.workers}×${other.threads}`];
+  rs.forEach((r, i) => console.log(`  ${names[i]!.padEnd(28)} ${fmt(docsPerS(r))} docs/s ${fmt(tokensPerS(r), 0)} tokens/s   (per chunk, s: ${r.samples.map((x) => x.toFixed(2)).join(' ')})`));
+  const p = rs[ceilings.length]!;
+  const c = bestCeiling(rs);
+  const ratio = docsPerS(p) / docsPerS(c);
+  const seconds = (Date.now() - t0) / 1000;
+  console.log(`\npipeline ${docsPerS(p).toFixed(1)} docs/s, ${tokensPerS(p).toFixed(0)} tokens/s = ${(100 * ratio).toFixed(1)}% of the ceiling (${docsPerS(c).toFixed(1)} docs/s, bare ${c.name.slice(8)}); target >= 90%`);
+  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; ${seconds.toFixed(0)} s in all`);
+  const sorted = table.find((r) => r.config === MAIN);
+  const unsorted = table.find((r) => r.config.label === MAIN.label && !r.config.sort);
+  const sorted8 = table.find((r) => r.config.label === 'batch 8' && r.config.sort);
+  const unsorted8 = table.find((r) => r.config.label === 'batch 8' && !r.config.sort);
+  console.log(JSON.stringify({
+    bench: 'embed', model: MODEL, dtype, docs: docs.length, batch_size: MAIN.batchSize, batch_tokens: MAIN.batchTokens, sort_by_length: MAIN.sort, workers: layout.workers, threads: layout.threads,
+    docs_per_s: Number(docsPerS(p).toFixed(2)), tokens_per_s: Math.round(tokensPerS(p)),
+    ceiling_docs_per_s: Number(docsPerS(c).toFixed(2)), ceiling_tokens_per_s: Math.round(tokensPerS(c)), ceiling_layout: c.name.slice(8),
+    ratio_to_ceiling: Number(ratio.toFixed(3)),
+    other_layout: { workers: other.workers, threads: other.threads, docs_per_s: Number(docsPerS(rs.at(-1)!).toFixed(2)) },
+    ...(sorted && unsorted && sorted8 && unsorted8 ? {
+      sort_speedup: Number((docsPerS(sorted.pipeline) / docsPerS(unsorted.pipeline)).toFixed(3)),
+      padding_cut: Number((1 - sorted.pipeline.padded / unsorted.pipeline.padded).toFixed(3)),
+      sort_speedup_batch8: Number((docsPerS(sorted8.pipeline) / docsPerS(unsorted8.pipeline)).toFixed(3)),
+      padding_cut_batch8: Number((1 - sorted8.pipeline.padded / unsorted8.pipeline.padded).toFixed(3)),
+    } : {}),
+    subset_runs: table.map((r) => ({ batching: r.config.label, batch_size: r.config.batchSize, batch_tokens: Number.isFinite(r.config.batchTokens) ? r.config.batchTokens : null, sort: r.config.sort, docs: r.pipeline.docs, docs_per_s: Number(docsPerS(r.pipeline).toFixed(2)), tokens_per_s: Math.round(tokensPerS(r.pipeline)), ceiling_docs_per_s: Number(docsPerS(r.ceiling).toFixed(2)), padded_tokens: r.pipeline.padded, real_tokens: r.pipeline.tokens })),
+    cores, load_average_end: Number(loadavg()[0]!.toFixed(2)), seconds: Math.round(seconds),
+  }));
+}
+
+await main();

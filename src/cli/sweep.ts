@@ -1,0 +1,157 @@
+import { existsSync } from 'node:fs';
+import { ConfigError } from '../topology/registry.js';
+import { applyOverrides, buildStages, type StageSpec } from '../topology/topology.js';
+import { composePipeline, outcomes, type Pipeline } from '../topology/pipeline.js';
+import { Summary } from '../topology/summary.js';
+import { gridPoints, interpolateEpsilon, parseGridAxis } from '../topology/sweep.js';
+import { readFileItems } from '../io/files/source.js';
+import { createHasher, type Hasher } from '../stages/text/hash.js';
+import type { StageDeps } from '../stages/stage.js';
+import type { Embedder, EmbeddingStore } from '../stages/embed/types.js';
+import { MemoryEmbeddingStore } from '../stages/embed/memory-embedding-store.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
+import { countDocuments, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
+
+export interface SweepCliOptions {
+  readonly stages: string[];
+  readonly set: string[];
+  readonly grid: string[];
+  readonly targetDedupRatio?: number;
+  readonly embeddings?: string;
+  readonly modelsDir?: string;
+  readonly idField: string;
+  readonly textField: string;
+  readonly maxBytes: number;
+  readonly batchSize: number;
+  readonly json: boolean;
+}
+
+/** What one parameter set did over the input. */
+interface Result {
+  readonly sets: string[];
+  readonly summary: Summary;
+  readonly clusters: Set<number>;
+  /** Documents the first selection stage saw, and what the semantic stage dropped. */
+  reachedSelection: number;
+  semanticDropped: number;
+  seconds: number;
+}
+
+/**
+ * Parameter sweeps over one input: the stages before the first selection stage (exact, near,
+ * embed) run once per pass, and every parameter set gets its own selection stages fed the same
+ * embedded batches, so a sweep costs one embedding of the input, not one per point.
+ */
+export async function sweepCommand(input: string, opts: SweepCliOptions): Promise<number> {
+  if (!existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
+  const first = opts.stages.findIndex((s) => SELECTION_STAGES.includes(s));
+  if (first < 0) throw new ConfigError(`--stages ${opts.stages.join(',')}: a sweep needs semantic and/or prototype`);
+  if (!opts.stages.slice(0, first).includes('embed')) throw new ConfigError('--stages: the embed stage must come before semantic/prototype');
+  if (opts.targetDedupRatio !== undefined && !opts.stages.includes('semantic')) throw new ConfigError('--target-dedup-ratio needs the semantic stage');
+  const axes = opts.grid.map(parseGridAxis);
+  const points = gridPoints(axes);
+
+  const hasher = await createHasher();
+  const expectedDocs = await countDocuments(input);
+  const base = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: selectionStageOptions(type, {}, expectedDocs) })), opts.set);
+  const pre = base.slice(0, first);
+  const select = base.slice(first);
+  for (const a of axes) {
+    if (!select.some((s) => a.key.startsWith(`${s.id}.`))) throw new ConfigError(`--grid ${a.key}: sweeps vary the selection stages (${select.map((s) => s.id).join(', ')})`);
+  }
+
+  // One model and one embeddings store for every pass: the model runs once per document.
+  const { createEmbedder } = await import('../io/models/embedder.js');
+  const embedSpec = pre.find((s) => s.type === 'embed')!;
+  let embedder: Embedder | undefined;
+  let store: EmbeddingStore;
+  if (opts.embeddings) {
+    const { EmbeddingsFile } = await import('../io/files/embeddings-file.js');
+    store = new EmbeddingsFile(opts.embeddings);
+  } else store = new MemoryEmbeddingStore({ name: 'sweep-embeddings', capacity: Math.max(expectedDocs ?? 0, 1_000_000) });
+  const deps = async (): Promise<StageDeps> => ({
+    hasher, embeddingStore: store,
+    createEmbedder: async (o) => (embedder ??= await createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) })),
+    ...(await selectionDeps(opts.stages)).deps,
+  });
+  // The embed stage closes a model it created; this one is shared across passes, so hide close.
+  const shared = (b: Awaited<ReturnType<typeof buildStages>>) => b.map((s) => (s.type === 'embed' ? { ...s, close: undefined } : s));
+
+  let embeddedByModel = 0;
+  const pass = async (sets: string[][]): Promise<Result[]> => {
+    const prePipeline = composePipeline(shared(await buildStages(pre, await deps())), hasher);
+    const runs = await Promise.all(sets.map(async (s) => ({
+      sets: s, pipeline: composePipeline(await buildStages(applyOverrides(select, s), await deps()), hasher) as Pipeline,
+      result: { sets: s, summary: new Summary(), clusters: new Set<number>(), reachedSelection: 0, semanticDropped: 0, seconds: 0 } as Result,
+    })));
+    for await (const batch of readFileItems(input, { idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize })) {
+      const embedded = await prePipeline.process(batch);
+      const live = embedded.filter((i) => i.kind === 'doc' && !i.drop).length;
+      for (const r of runs) {
+        const t0 = process.hrtime.bigint();
+        const out = await r.pipeline.process(embedded);
+        r.result.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+        const o = outcomes(out, r.pipeline.paramsHash);
+        r.result.summary.add(o);
+        r.result.reachedSelection += live;
+        for (const d of o.decisions) {
+          if (d.keep && d.cluster !== null) r.result.clusters.add(d.cluster);
+          if (!d.keep && d.stage === 'semantic') r.result.semanticDropped++;
+        }
+      }
+    }
+    const e = prePipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+    embeddedByModel += e?.counters.embedded ?? 0;
+    await prePipeline.close();
+    for (const r of runs) await r.pipeline.close();
+    return runs.map((r) => r.result);
+  };
+
+  const t0 = Date.now();
+  const results = await pass(points);
+  let search: { epsilon: number; rDedup: number; trials: { epsilon: number; kept: number }[] } | undefined;
+  if (opts.targetDedupRatio !== undefined) search = await searchEpsilon(opts.targetDedupRatio, pass);
+  await embedder?.close();
+  await store.close?.();
+
+  const rDedup = (r: Result) => (r.reachedSelection ? 1 - r.semanticDropped / r.reachedSelection : 1);
+  if (opts.json) {
+    console.log(JSON.stringify({
+      points: results.map((r) => ({ set: r.sets, kept_fraction: r.summary.in ? r.summary.kept / r.summary.in : 0, r_dedup: rDedup(r), dropped: Object.fromEntries(r.summary.dropped), clusters_covered: r.clusters.size, seconds: Number(r.seconds.toFixed(3)), in: r.summary.in })),
+      ...(search ? { target_dedup_ratio: opts.targetDedupRatio, epsilon: search.epsilon, r_dedup: search.rDedup, trials: search.trials } : {}),
+      embedded_by_model: embeddedByModel, seconds: (Date.now() - t0) / 1000,
+    }));
+  } else {
+    console.log(`d4 sweep ${input}: ${results.length} parameter set(s) over the same embeddings (${embeddedByModel} documents embedded by the model)`);
+    for (const r of results) {
+      const drops = [...r.summary.dropped].map(([k, n]) => `${k} ${n}`).join(', ');
+      console.log(`  ${(r.sets.join(' ') || '(defaults)').padEnd(50)} kept ${(100 * r.summary.kept / Math.max(r.summary.in, 1)).toFixed(1).padStart(5)}%  R_dedup ${(100 * rDedup(r)).toFixed(1)}%  clusters covered ${r.clusters.size}  ${r.seconds.toFixed(2)} s  | ${drops}`);
+    }
+    if (search) {
+      console.log(`  target R_dedup ${opts.targetDedupRatio}: epsilon ${search.epsilon.toFixed(4)} keeps ${(100 * search.rDedup).toFixed(1)}% in the semantic stage (trials: ${search.trials.map((t) => `${t.epsilon.toFixed(3)}→${(100 * t.kept).toFixed(1)}%`).join(', ')})`);
+    }
+  }
+  return 0;
+}
+
+/**
+ * Finds ε for a target R_dedup the way SemDeDup tunes it: run trial values, interpolate between
+ * the two that bracket the target, then refine around the estimate and interpolate again. Each
+ * round is one pass over the input with every trial's semantic stage fed the same embeddings.
+ */
+async function searchEpsilon(target: number, pass: (sets: string[][]) => Promise<Result[]>) {
+  const trials: { epsilon: number; kept: number }[] = [];
+  const run = async (eps: number[]) => {
+    const rs = await pass(eps.map((e) => [`semantic.epsilon=${e}`]));
+    rs.forEach((r, i) => trials.push({ epsilon: eps[i]!, kept: r.reachedSelection ? 1 - r.semanticDropped / r.reachedSelection : 1 }));
+  };
+  await run([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]);
+  for (let round = 0; round < 2; round++) {
+    const { epsilon } = interpolateEpsilon(trials, target);
+    const step = round === 0 ? 0.02 : 0.005;
+    await run([Math.max(0.001, epsilon - step), epsilon, Math.min(0.99, epsilon + step)]);
+  }
+  // Report a value that was actually run, with its measured R_dedup: the trial closest to the target.
+  const tried = trials.reduce((a, b) => (Math.abs(b.kept - target) < Math.abs(a.kept - target) ? b : a));
+  return { epsilon: tried.epsilon, rDedup: tried.kept, trials: trials.sort((a, b) => a.epsilon - b.epsilon) };
+}

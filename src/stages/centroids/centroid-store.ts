@@ -1,0 +1,137 @@
+import type { CentroidSnapshot } from '../../records/item.js';
+import { StoreError, type Change, type StateStore } from '../../state/store.js';
+import { nearestTwo, vectorBytes, vectorFromBytes, type Nearest } from './vectors.js';
+
+/** A CentroidSnapshot as one JSON object: `centroids` (float32 LE bytes) as base64. */
+export interface CentroidSnapshotJson extends Omit<CentroidSnapshot, 'centroids' | 'weights'> {
+  readonly centroids: string;
+  readonly weights: number[];
+}
+
+export function centroidSnapshotToJson(s: CentroidSnapshot): CentroidSnapshotJson {
+  return { ...s, centroids: s.centroids.toString('base64'), weights: [...s.weights] };
+}
+
+export function centroidSnapshotFromJson(j: CentroidSnapshotJson): CentroidSnapshot {
+  return { ...j, centroids: Buffer.from(j.centroids, 'base64') };
+}
+
+/**
+ * One changelog / published record: key = the store name, value = the CentroidSnapshot as JSON
+ * (see `decodeCentroidChange`). Compaction keeps the newest version only, which is all a worker
+ * needs to assign with the current version.
+ */
+export function decodeCentroidChange(change: Change): CentroidSnapshot | null {
+  return change.value === null ? null : centroidSnapshotFromJson(JSON.parse(change.value.toString('utf8')) as CentroidSnapshotJson);
+}
+
+/**
+ * The current centroids of a stage and their version: unit rows, the decayed weight behind each,
+ * and the parameters hash that produced them. Every `replace` is a new version, reported as one
+ * change (the CentroidSnapshot record published on the centroids topic, or appended to
+ * `<out>/<store>.jsonl` in file mode), so that every decision can name the version it used.
+ *
+ * Memory: k · dim · 4 bytes of centroids plus k · 8 of weights (1.5 MB at k = 1,000, 384-d).
+ */
+export class CentroidStore implements StateStore {
+  /** Marks this store's changes as CentroidSnapshot records worth publishing as they are. */
+  readonly publishes = 'centroid-snapshot' as const;
+  private current: CentroidSnapshot | undefined;
+  private rows: Float32Array = new Float32Array(0);
+  private weightArray: Float64Array = new Float64Array(0);
+  private changes: Change[] = [];
+
+  constructor(readonly name: string, readonly paramsHash: string) {}
+
+  get ready(): boolean {
+    return this.current !== undefined;
+  }
+
+  get version(): number {
+    return this.current?.version ?? 0;
+  }
+
+  get k(): number {
+    return this.current?.k ?? 0;
+  }
+
+  get dim(): number {
+    return this.current?.dim ?? 0;
+  }
+
+  get centroids(): Float32Array {
+    return this.rows;
+  }
+
+  get weights(): Float64Array {
+    return this.weightArray;
+  }
+
+  nearest(v: Float32Array): Nearest {
+    if (!this.current) throw new StoreError(this.name, 'no centroids yet');
+    if (v.length !== this.current.dim) throw new StoreError(this.name, `a ${v.length}-d vector cannot be assigned to ${this.current.dim}-d centroids`);
+    return nearestTwo(v, this.rows, this.current.k, this.current.dim);
+  }
+
+  /** Installs new centroids (copied) as the next version. */
+  replace(centroids: Float32Array, weights: Float64Array, dim: number, now: number = Date.now()): CentroidSnapshot {
+    const k = weights.length;
+    if (centroids.length !== k * dim) throw new StoreError(this.name, `${centroids.length} values are not ${k} centroids of ${dim}-d`);
+    const snapshot: CentroidSnapshot = {
+      version: this.version + 1, k, dim, centroids: vectorBytes(centroids), weights: [...weights],
+      params_hash: this.paramsHash, created_at: now,
+    };
+    this.install(snapshot);
+    this.changes.push({ key: this.name, value: this.encode(snapshot) });
+    return snapshot;
+  }
+
+  /** The current version as the record published on the centroids topic. */
+  record(): CentroidSnapshot | undefined {
+    return this.current;
+  }
+
+  size(): number {
+    return this.k;
+  }
+
+  bytes(): number {
+    return this.rows.byteLength + this.weightArray.byteLength + 200;
+  }
+
+  snapshot(): Buffer {
+    return Buffer.from(JSON.stringify({ store: this.name, snapshot: this.current ? centroidSnapshotToJson(this.current) : null }));
+  }
+
+  restore(snapshot: Buffer): void {
+    const parsed = JSON.parse(snapshot.toString('utf8')) as { store?: string; snapshot?: CentroidSnapshotJson | null };
+    if (parsed.store !== this.name || parsed.snapshot === undefined) throw new StoreError(this.name, `snapshot is not of this store (found ${String(parsed.store)})`);
+    this.current = undefined;
+    this.rows = new Float32Array(0);
+    this.weightArray = new Float64Array(0);
+    if (parsed.snapshot) this.install(centroidSnapshotFromJson(parsed.snapshot));
+    this.changes = [];
+  }
+
+  drainChanges(): Change[] {
+    const out = this.changes;
+    this.changes = [];
+    return out;
+  }
+
+  /** Adopts a published version; an older or equal one than the current is ignored. */
+  applyChange(change: Change): void {
+    const s = decodeCentroidChange(change);
+    if (s && s.version > this.version) this.install(s);
+  }
+
+  private encode(s: CentroidSnapshot): Buffer {
+    return Buffer.from(JSON.stringify(centroidSnapshotToJson(s)));
+  }
+
+  private install(s: CentroidSnapshot): void {
+    this.current = s;
+    this.rows = vectorFromBytes(s.centroids, 0, s.k * s.dim);
+    this.weightArray = Float64Array.from(s.weights);
+  }
+}

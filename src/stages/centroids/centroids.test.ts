@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kmeansPlusPlus, sphericalKMeans } from './kmeans.js';
+import { CentroidStore, decodeCentroidChange } from './centroid-store.js';
+import { OnlineCentroids, type CentroidOptions } from './online-centroids.js';
+import { WarmupStore } from './warmup-store.js';
+import { dot, nearestTwo, normalized, Rng } from './vectors.js';
+import { resolveCentroidOptions } from './options.js';
+
+/** `topics` well-separated random directions and `perTopic` noisy points around each, shuffled. */
+export function topicVectors(topics: number, perTopic: number, dim: number, noise: number, seed: number) {
+  const rng = new Rng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const centers = Array.from({ length: topics }, () => normalized(Array.from({ length: dim }, gauss)));
+  const points: { v: Float32Array; topic: number }[] = [];
+  for (let t = 0; t < topics; t++) {
+    for (let p = 0; p < perTopic; p++) points.push({ topic: t, v: normalized(Array.from(centers[t]!, (c) => c + noise * gauss())) });
+  }
+  for (let i = points.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [points[i], points[j]] = [points[j]!, points[i]!];
+  }
+  return { centers, points };
+}
+
+/** Fraction of points whose cluster's majority topic is their own. */
+function purity(assignment: ArrayLike<number>, topics: number[]): number {
+  const byCluster = new Map<number, Map<number, number>>();
+  topics.forEach((t, i) => {
+    const m = byCluster.get(assignment[i]!) ?? new Map<number, number>();
+    m.set(t, (m.get(t) ?? 0) + 1);
+    byCluster.set(assignment[i]!, m);
+  });
+  let agree = 0;
+  for (const m of byCluster.values()) agree += Math.max(...m.values());
+  return agree / topics.length;
+}
+
+test('Rng: seeded, reproducible, uniform enough', () => {
+  const a = new Rng(7);
+  const b = new Rng(7);
+  const xs = Array.from({ length: 10_000 }, () => a.next());
+  assert.deepEqual(Array.from({ length: 10_000 }, () => b.next()), xs);
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.02, `mean ${mean}`);
+  assert.ok(xs.every((x) => x >= 0 && x < 1));
+});
+
+test('nearestTwo: best and second-best rows, lower row wins ties', () => {
+  const rows = Float32Array.from([1, 0, 0, 1, 1, 0]);
+  const n = nearestTwo(Float32Array.from([1, 0]), rows, 3, 2);
+  assert.equal(n.first, 0);
+  assert.equal(n.second, 2);
+  assert.equal(nearestTwo(Float32Array.from([0, 1]), rows, 1, 2).second, -1);
+});
+
+test('k-means++: k distinct seeds from the data, deterministic, cut short when points coincide', () => {
+  const { points } = topicVectors(5, 40, 16, 0.1, 1);
+  const vs = points.map((p) => p.v);
+  const a = kmeansPlusPlus(vs, 5, new Rng(3));
+  assert.deepEqual(kmeansPlusPlus(vs, 5, new Rng(3)), a);
+  assert.equal(a.length, 5 * 16);
+  const same = Array.from({ length: 10 }, () => normalized([1, 2, 3]));
+  assert.equal(kmeansPlusPlus(same, 4, new Rng(1)).length, 3, 'one seed: every other point is at distance 0');
+});
+
+test('spherical k-means recovers well-separated topics, unit centroids, same result for the same seed', () => {
+  const { points } = topicVectors(8, 50, 32, 0.15, 2);
+  const vs = points.map((p) => p.v);
+  const fit = sphericalKMeans(vs, 8, { iterations: 20, rng: new Rng(5) });
+  assert.ok(purity(fit.assignment, points.map((p) => p.topic)) > 0.95);
+  for (let j = 0; j < fit.k; j++) assert.ok(Math.abs(dot(fit.centroids.subarray(j * 32, (j + 1) * 32), fit.centroids.subarray(j * 32, (j + 1) * 32)) - 1) < 1e-5);
+  assert.deepEqual(sphericalKMeans(vs, 8, { iterations: 20, rng: new Rng(5) }).centroids, fit.centroids);
+  assert.equal(fit.counts.reduce((s, c) => s + c, 0), vs.length);
+});
+
+test('resolveCentroidOptions: k ≈ √expectedDocs (D4), warm-up and half-life derived', () => {
+  const o = resolveCentroidOptions({ expectedDocs: 1_000_000, iterations: 10, seed: 1 });
+  assert.equal(o.k, 1000);
+  assert.equal(o.warmupDocs, 20_000);
+  assert.equal(o.sampleSize, 20_000);
+  assert.equal(o.halfLife, 1_000_000);
+  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).warmupDocs, 1024);
+  assert.equal(resolveCentroidOptions({ expectedDocs: 100, k: 7, halfLife: 0, iterations: 10, seed: 1 }).k, 7);
+});
+
+function model(o: Partial<CentroidOptions> = {}) {
+  const options: CentroidOptions = { k: 4, warmupDocs: 100, sampleSize: 100, iterations: 10, halfLife: 0, seed: 9, ...o };
+  return new OnlineCentroids(new CentroidStore('c', 'hash'), new WarmupStore('w', options.sampleSize, options.seed), options);
+}
+
+function assignAll(m: OnlineCentroids, vs: Float32Array[]): Int32Array {
+  return Int32Array.from(vs, (v) => m.centroids.nearest(v).first);
+}
+
+/** Feeds batches through begin/assign/end as a stage does; returns the version each batch used. */
+function feed(m: OnlineCentroids, batches: Float32Array[][]): number[] {
+  return batches.map((b) => {
+    m.begin(b);
+    const used = m.centroids.version;
+    m.end(b, assignAll(m, b), used);
+    return used;
+  });
+}
+
+test('OnlineCentroids: provisional fit on the first batch, the warm-up fit at the first boundary past warmupDocs, then one version per batch', () => {
+  const { points } = topicVectors(4, 60, 16, 0.1, 3);
+  const vs = points.map((p) => p.v);
+  const m = model({ k: 4, warmupDocs: 100 });
+  m.begin(vs.slice(0, 8));
+  assert.equal(m.centroids.version, 1);
+  assert.equal(m.centroids.k, 2, 'a first batch of 8 gets at most 8 / 4 provisional clusters');
+  let fold = m.end(vs.slice(0, 8), assignAll(m, vs.slice(0, 8)), 1);
+  assert.equal(fold.version, 1, 'the batch the centroids were fitted on does not update them again');
+  m.begin(vs.slice(8, 60));
+  fold = m.end(vs.slice(8, 60), assignAll(m, vs.slice(8, 60)), 1);
+  assert.equal(fold.version, 2, 'a mini-batch update');
+  assert.equal(fold.reseeded, undefined);
+  m.begin(vs.slice(60, 120));
+  fold = m.end(vs.slice(60, 120), assignAll(m, vs.slice(60, 120)), 2);
+  assert.ok(fold.reseeded, '120 ≥ 100 seen: the warm-up fit');
+  assert.equal(fold.reseeded.sample.length, 100);
+  assert.equal(fold.reseeded.weight, 1.2);
+  assert.equal(m.centroids.k, 4);
+  assert.equal(m.warmup.done, true);
+  assert.equal(m.warmup.size(), 0, 'the sample is freed');
+  assert.ok(purity(assignAll(m, vs), points.map((p) => p.topic)) > 0.95);
+  const w = m.centroids.weights.reduce((s, x) => s + x, 0);
+  assert.ok(Math.abs(w - 120) < 1e-9, `weights sum to the documents seen (${w})`);
+});
+
+test('OnlineCentroids: a first batch that reaches warmupDocs gets the full warm-up fit at once', () => {
+  const { points } = topicVectors(4, 60, 16, 0.1, 4);
+  const m = model({ k: 4, warmupDocs: 50 });
+  m.begin(points.map((p) => p.v));
+  assert.equal(m.centroids.k, 4);
+  assert.equal(m.warmup.done, true);
+});
+
+test('OnlineCentroids: mini-batch updates follow a drifting topic; the half-life sets how fast', () => {
+  const dim = 8;
+  const e = (i: number) => normalized(Array.from({ length: dim }, (_, d) => (d === i ? 1 : 0)));
+  const drifted = normalized([1, 1, 0, 0, 0, 0, 0, 0]);
+  const run = (halfLife: number) => {
+    const m = model({ k: 1, warmupDocs: 10, sampleSize: 10, halfLife });
+    feed(m, [Array.from({ length: 10 }, () => e(0))]);
+    feed(m, Array.from({ length: 10 }, () => Array.from({ length: 10 }, () => drifted)));
+    return dot(m.centroids.centroids, drifted);
+  };
+  const forgetting = run(20);
+  const remembering = run(0);
+  assert.ok(forgetting > remembering, `half-life 20: ${forgetting} vs never forget: ${remembering}`);
+  assert.ok(forgetting > 0.99);
+});
+
+test('OnlineCentroids: deterministic for the same input, batches and seed; another seed may differ', () => {
+  const { points } = topicVectors(6, 50, 16, 0.2, 5);
+  const vs = points.map((p) => p.v);
+  const batches = [vs.slice(0, 40), vs.slice(40, 130), vs.slice(130, 300)];
+  const run = (seed: number) => {
+    const m = model({ k: 6, warmupDocs: 100, seed });
+    feed(m, batches);
+    return m.centroids.centroids;
+  };
+  assert.deepEqual(run(1), run(1));
+  assert.notDeepEqual(run(1), run(2));
+});
+
+test('CentroidStore: each version is one CentroidSnapshot change; snapshot/restore and changelog replay give the same centroids', () => {
+  const s = new CentroidStore('sem-centroids', 'ph');
+  assert.equal(s.ready, false);
+  s.replace(Float32Array.from([1, 0, 0, 1]), Float64Array.from([3, 4]), 2, 1000);
+  s.replace(Float32Array.from([0.6, 0.8, 0, 1]), Float64Array.from([5, 4]), 2, 2000);
+  const changes = s.drainChanges();
+  assert.equal(changes.length, 2);
+  assert.ok(changes.every((c) => c.key === 'sem-centroids'));
+  const last = decodeCentroidChange(changes[1]!)!;
+  assert.equal(last.version, 2);
+  assert.equal(last.k, 2);
+  assert.equal(last.dim, 2);
+  assert.equal(last.centroids.length, 16);
+  assert.equal(last.centroids.readFloatLE(0), Math.fround(0.6));
+  assert.deepEqual(last.weights, [5, 4]);
+  assert.equal(last.params_hash, 'ph');
+  const restored = new CentroidStore('sem-centroids', 'ph');
+  restored.restore(s.snapshot());
+  assert.deepEqual(restored.centroids, s.centroids);
+  assert.equal(restored.version, 2);
+  const replayed = new CentroidStore('sem-centroids', 'ph');
+  for (const c of changes) replayed.applyChange(c);
+  replayed.applyChange(changes[0]!); // an older version arriving late is ignored
+  assert.equal(replayed.version, 2);
+  assert.deepEqual(replayed.centroids, s.centroids);
+  assert.throws(() => new CentroidStore('other', 'ph').restore(s.snapshot()), /not of this store/);
+  assert.throws(() => s.nearest(Float32Array.from([1, 0, 0])), /3-d vector/);
+});
+
+test('WarmupStore: a uniform reservoir of the first documents; snapshot and changelog replay continue identically', () => {
+  const vs = Array.from({ length: 1000 }, (_, i) => Float32Array.from([i, 0]));
+  const w = new WarmupStore('w', 100, 11);
+  w.offer(vs.slice(0, 400));
+  const replayed = new WarmupStore('w', 100, 11);
+  for (const c of w.drainChanges()) replayed.applyChange(c);
+  const restored = new WarmupStore('w', 100, 11);
+  restored.restore(w.snapshot());
+  for (const s of [w, restored, replayed]) s.offer(vs.slice(400));
+  assert.equal(w.seen, 1000);
+  assert.equal(w.sample.length, 100);
+  assert.deepEqual(restored.sample, w.sample);
+  assert.deepEqual(replayed.sample, w.sample);
+  const mean = w.sample.reduce((s, v) => s + v[0]!, 0) / 100;
+  assert.ok(mean > 400 && mean < 600, `a uniform sample of 0..999 has mean ≈ 500 (got ${mean})`);
+  w.finish();
+  assert.equal(w.size(), 0);
+  const after = w.drainChanges();
+  assert.equal(after.filter((c) => c.value === null).length, 100);
+  for (const c of after) replayed.applyChange(c);
+  assert.equal(replayed.done, true);
+  assert.equal(replayed.size(), 0);
+});

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import type { CentroidOptions } from './online-centroids.js';
+
+/** Options every stage with its own evolving centroids takes (semantic, prototype). */
+export const centroidOptionsShape = {
+  expectedDocs: z.number().int().positive().default(1_000_000)
+    .describe('documents the stream is expected to hold; sets the defaults of k, warmupDocs and halfLife'),
+  k: z.number().int().positive().optional().describe('centroids (default round(√expectedDocs), as in D4)'),
+  warmupDocs: z.number().int().positive().optional()
+    .describe('embeddings before the warm-up fit replaces the provisional centroids (default 20·k, within 1,024..100,000)'),
+  sampleSize: z.number().int().positive().optional().describe('reservoir sample the warm-up fit uses (default min(warmupDocs, 50,000))'),
+  iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of the provisional and warm-up fits'),
+  halfLife: z.number().min(0).optional().describe('documents after which an old assignment counts half in the centroids and sketches (default expectedDocs; 0 = never forget)'),
+  seed: z.number().int().min(0).max(0xffffffff).default(42).describe('seed of the reservoir sample, k-means++ and the HNSW levels'),
+};
+
+export interface CentroidOptionInput {
+  readonly expectedDocs: number;
+  readonly k?: number | undefined;
+  readonly warmupDocs?: number | undefined;
+  readonly sampleSize?: number | undefined;
+  readonly iterations: number;
+  readonly halfLife?: number | undefined;
+  readonly seed: number;
+}
+
+/** Fills the derived defaults; the result is what goes into the parameters hash. */
+export function resolveCentroidOptions(o: CentroidOptionInput): CentroidOptions & { readonly expectedDocs: number } {
+  const k = o.k ?? Math.max(1, Math.round(Math.sqrt(o.expectedDocs)));
+  const warmupDocs = o.warmupDocs ?? Math.min(100_000, Math.max(1024, 20 * k));
+  return {
+    expectedDocs: o.expectedDocs,
+    k,
+    warmupDocs,
+    sampleSize: o.sampleSize ?? Math.min(warmupDocs, 50_000),
+    iterations: o.iterations,
+    halfLife: o.halfLife ?? o.expectedDocs,
+    seed: o.seed,
+  };
+}

@@ -1,0 +1,189 @@
+import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
+import { dropDecision, isLive, type DocItem, type Item } from '../../records/item.js';
+import { JsonStore } from '../../state/json-store.js';
+import { batchwise } from '../centroids/batchwise.js';
+import { CentroidStore } from '../centroids/centroid-store.js';
+import { OnlineCentroids } from '../centroids/online-centroids.js';
+import { centroidOptionsShape, resolveCentroidOptions } from '../centroids/options.js';
+import { WarmupStore } from '../centroids/warmup-store.js';
+import { vectorOf } from '../semantic/semantic.js';
+import { paramsHash, type Hasher } from '../text/hash.js';
+import type { StageDefinition } from '../stage.js';
+import type { HistogramSketch } from './histogram-sketch.js';
+import { SketchStore } from './sketch-store.js';
+
+export type PrototypeScope = 'cluster' | 'global';
+
+export interface PrototypeOptions {
+  /** The stage id written in decisions (default "prototype"). */
+  readonly id?: string;
+  /** Overall kept fraction R the whole pipeline should end at (D4: 0.25). */
+  readonly targetRatio: number;
+  /** Rank a document's distance within its cluster's sketch, or within the global one. */
+  readonly scope: PrototypeScope;
+  /** A cluster sketch with fewer values than this is not trusted: the global one is used. */
+  readonly minClusterCount: number;
+  /** Documents per half-life of the sketches (0 = never forget). */
+  readonly halfLife: number;
+  /** The resolved parameters, hashed into every decision. */
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/** Cumulative counts since the stream began; all the keep rule needs besides the sketches. */
+export interface PrototypeCounts {
+  /** Documents that reached this stage, dropped upstream or not (dead letters are not documents). */
+  readonly seen: number;
+  /** Of those, the ones still live here (the survivors of exact, near and semantic). */
+  readonly live: number;
+  readonly kept: number;
+}
+
+export interface PrototypeReport extends PrototypeCounts {
+  readonly kind: 'prototype';
+  readonly stage: string;
+  readonly batch: { readonly seen: number; readonly live: number; readonly kept: number };
+  readonly targetRatio: number;
+  /** kept / seen: the overall kept fraction so far. */
+  readonly keptFraction: number;
+  /** live / seen: what exact, near and semantic let through. */
+  readonly upstreamFraction: number;
+  /** kept / live: this stage's kept fraction, R_proto. */
+  readonly protoFraction: number;
+  readonly centroidVersion: number;
+  readonly k: number;
+  readonly reseeded: boolean;
+}
+
+export interface PrototypeDeps {
+  readonly centroids: OnlineCentroids;
+  readonly sketches: SketchStore;
+  readonly counts: JsonStore<PrototypeCounts>;
+  readonly hasher: Hasher;
+  readonly report?: (r: PrototypeReport) => void;
+}
+
+/**
+ * Online SSL-prototype pruning to a target ratio: keeps the documents farthest from their
+ * centroid (the "hard" ones), drops the most prototypical, so that the *cumulative* kept fraction
+ * of the whole pipeline tracks `targetRatio`.
+ *
+ * For each batch (one batch of decision delay, so early documents are never judged on an empty
+ * sketch): the centroids — this stage's own, fitted on what survived the earlier stages, as D4
+ * re-clusters after SemDeDup — assign every live document; its difficulty d = 1 − cosine to the
+ * centroid goes into its cluster's sketch and the global one. The batch may keep
+ * t = round(R · seen) − kept documents, where `seen` counts every document that reached the
+ * stage (dropped upstream or not) — so R_proto = t / live adapts to whatever exact, near and
+ * semantic removed. Each document's level u = CDF(d) in its cluster's sketch (the global one for
+ * scope "global" or a cluster with few values) ranks it; the t with the highest u are kept. That
+ * is the same as one quantile level q for every cluster, with per-cluster thresholds
+ * Q_c(q) — D4's per-cluster pruning — where q is set so the batch keeps exactly t. A drop records
+ * its distance, its cluster's threshold, the cluster and the centroid version.
+ *
+ * @example
+ * semanticSurvivors$.pipe(prototype({ targetRatio: 0.25, scope: 'cluster', minClusterCount: 20, halfLife: 1e6, params }, deps))
+ */
+export function prototype(options: PrototypeOptions, deps: PrototypeDeps): OperatorFunction<Item, Item> {
+  const stage = options.id ?? 'prototype';
+  const hash = paramsHash(deps.hasher, { type: 'prototype', ...options.params });
+  const R = options.targetRatio;
+  return batchwise((batch) => {
+    let docs = 0;
+    const positions: number[] = [];
+    const vectors: Float32Array[] = [];
+    batch.forEach((item, i) => {
+      if (item.kind !== 'doc') return;
+      docs++;
+      if (isLive(item)) {
+        positions.push(i);
+        vectors.push(vectorOf(item, stage));
+      }
+    });
+    const out = [...batch];
+    const { centroids, sketches } = deps;
+    const before = deps.counts.value;
+    const seen = before.seen + docs;
+    centroids.begin(vectors);
+    const store = centroids.centroids;
+    const version = store.version;
+    const n = vectors.length;
+    const assignment = new Int32Array(n);
+    const distance = new Float64Array(n);
+    if (n > 0) {
+      if (options.halfLife > 0) sketches.tick(n / options.halfLife);
+      vectors.forEach((v, i) => {
+        const near = store.nearest(v);
+        assignment[i] = near.first;
+        distance[i] = Math.max(0, 1 - near.firstSimilarity);
+        sketches.add(near.first, distance[i]!);
+      });
+    }
+    const sketchOf = (cluster: number): HistogramSketch => {
+      const s = options.scope === 'cluster' ? sketches.cluster(cluster) : undefined;
+      return s && s.n >= options.minClusterCount ? s : sketches.global;
+    };
+    const t = Math.max(0, Math.min(n, Math.round(R * seen) - before.kept));
+    const level = Array.from(distance, (d, i) => sketchOf(assignment[i]!).cdf(d));
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => level[b]! - level[a]! || a - b);
+    const keep = new Uint8Array(n);
+    for (let r = 0; r < t; r++) keep[order[r]!] = 1;
+    // The level the last kept document reached: in each cluster, the distance at that level.
+    const q = t > 0 ? level[order[t - 1]!]! : 1;
+    for (let i = 0; i < n; i++) {
+      const item = batch[positions[i]!] as DocItem;
+      const evidence = { distance: distance[i]!, threshold: sketchOf(assignment[i]!).quantile(q), cluster: assignment[i]!, centroid_version: version };
+      // A kept document carries the same evidence, so that its keep decision says where it stood.
+      out[positions[i]!] = keep[i] ? { ...item, evidence } : { ...item, drop: dropDecision(item.doc.id, stage, 'prototypical', hash, evidence) };
+    }
+    const fold = centroids.end(vectors, assignment, version);
+    if (fold.reseeded) {
+      // The clusters changed meaning: rebuild the sketches from the warm-up sample.
+      sketches.clear();
+      for (const v of fold.reseeded.sample) {
+        const near = store.nearest(v);
+        sketches.add(near.first, Math.max(0, 1 - near.firstSimilarity), fold.reseeded.weight);
+      }
+    }
+    sketches.flush();
+    const counts: PrototypeCounts = { seen, live: before.live + n, kept: before.kept + t };
+    deps.counts.set(counts);
+    deps.report?.({
+      kind: 'prototype', stage, ...counts, batch: { seen: docs, live: n, kept: t }, targetRatio: R,
+      keptFraction: seen ? counts.kept / seen : 0, upstreamFraction: seen ? counts.live / seen : 0, protoFraction: counts.live ? counts.kept / counts.live : 0,
+      centroidVersion: store.version, k: store.k, reseeded: fold.reseeded !== undefined,
+    });
+    return out;
+  });
+}
+
+const optionsSchema = z.strictObject({
+  targetRatio: z.number().gt(0).max(1).default(0.25).describe('overall kept fraction R of the pipeline (D4: 0.25); R_proto adapts to what earlier stages dropped'),
+  scope: z.enum(['cluster', 'global']).default('cluster').describe('rank distances within each cluster (D4) or over all clusters'),
+  minClusterCount: z.number().int().positive().default(20).describe('a cluster sketch with fewer values falls back to the global sketch'),
+  ...centroidOptionsShape,
+});
+
+export type PrototypeStageOptions = z.infer<typeof optionsSchema>;
+
+export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
+  type: 'prototype',
+  summary: 'online SSL-prototype pruning: drop the documents nearest their centroid so the overall kept fraction tracks --target-ratio (streaming per-cluster quantiles)',
+  options: optionsSchema,
+  stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`],
+  build(id, options, deps) {
+    const c = resolveCentroidOptions(options);
+    const params = { ...options, ...c };
+    const [centroidsName, warmupName, sketchesName, countsName] = prototypeStage.stores(id) as [string, string, string, string];
+    const centroidStore = new CentroidStore(centroidsName, paramsHash(deps.hasher, { type: 'prototype', ...params }));
+    const warmup = new WarmupStore(warmupName, c.sampleSize, c.seed);
+    const sketches = new SketchStore(sketchesName);
+    const counts = new JsonStore<PrototypeCounts>(countsName, { seen: 0, live: 0, kept: 0 });
+    const report = deps['report'] as ((r: PrototypeReport) => void) | undefined;
+    return {
+      id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts],
+      operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, params }, {
+        centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}),
+      }),
+    };
+  },
+};
