@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Dependencies point downward only: stages/, state/, records/ and batch/ never import an I/O
+// Dependencies point downward only: stages/, state/, records/, batch/ and feed/ never import an I/O
 // library (kafkajs, avsc, fs, transformers.js, hnswlib-node, onnxruntime); those live in io/.
 // A stage gets what it needs through its `deps` argument. Test files are exempt (they read
 // shared data from disk).
@@ -8,7 +8,7 @@ import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const pure = ['stages', 'state', 'records', 'batch'].map((d) => join(root, 'src', d));
+const pure = ['stages', 'state', 'records', 'batch', 'feed'].map((d) => join(root, 'src', d));
 const forbidden = /from\s+['"](kafkajs|avsc|hnswlib-node|onnxruntime-node|@huggingface\/transformers|node:fs|fs|node:fs\/promises|fs\/promises|node:net|node:http)['"]|import\(\s*['"](kafkajs|avsc|hnswlib-node|onnxruntime-node|@huggingface\/transformers|node:fs|fs)['"]/;
 const bad = [];
 for (const dir of pure) {
@@ -26,4 +26,4 @@ if (bad.length) {
   console.error(`I/O imported outside src/io (pass it in through the stage's deps instead):\n${bad.join('\n')}`);
   process.exit(1);
 }
-console.log('no I/O imports in stages/, state/, records/, batch/');
+console.log(`no I/O imports in ${pure.map((d) => relative(root, d)).join(', ')}`);

@@ -38,7 +38,7 @@ export interface RunCliOptions {
 }
 
 /** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
-async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);

@@ -170,8 +170,12 @@ test('feed (HTTP): /batches serves the library\'s batch sequence for the same se
   } finally {
     server.child.kill('SIGTERM');
   }
-  const code = await new Promise((r) => server.child.once('close', r));
-  assert.equal(code, 0, server.stderr());
+  // SIGTERM must stop the server promptly (its feeds' consumers leave their groups first).
+  const stopped = new Promise((r) => server.child.once('close', r));
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
+  const code = await stopped;
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit ${code} after SIGTERM:\n${server.stderr()}`);
 });
 
 test('feed: an empty topic gives no batches and ends; a token for another topic or a missing topic is a usage error', async () => {

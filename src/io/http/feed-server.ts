@@ -65,6 +65,14 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
   const host = options.host ?? '127.0.0.1';
   const maxConcurrent = options.maxConcurrent ?? 8;
   const active = new Set<AsyncGenerator<FeedBatch>>();
+  /** Feeds being released (consumer leaving its group); close() waits for them. */
+  const releasing = new Set<Promise<unknown>>();
+  const release = (b: AsyncGenerator<FeedBatch>): Promise<unknown> => {
+    const p = b.return(undefined).catch(() => undefined);
+    releasing.add(p);
+    void p.finally(() => releasing.delete(p));
+    return p;
+  };
   let nextId = 1;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -96,7 +104,7 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
     res.on('close', () => {
       // The client left (or the response ended): stop the feed, which releases its consumer.
       if (!res.writableFinished) gone = true;
-      void batches.return(undefined).catch(() => undefined);
+      void release(batches);
     });
     try {
       // The first batch is awaited before the status is sent, so that a token that does not
@@ -127,7 +135,7 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
       options.log(`feed #${id}: ${gone ? 'client left' : 'done'} after ${sent} batches`);
     } finally {
       active.delete(batches);
-      await batches.return(undefined).catch(() => undefined);
+      await release(batches);
     }
   };
 
@@ -147,9 +155,11 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
     url: `http://${host}:${port}/batches`,
     port,
     async close() {
-      for (const b of active) await b.return(undefined).catch(() => undefined);
       server.closeAllConnections();
+      for (const b of active) void release(b);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // A feed stuck on an unreachable broker must not keep the server from stopping.
+      await Promise.race([Promise.all([...releasing]), new Promise((r) => setTimeout(r, 10_000).unref())]);
     },
   };
 }

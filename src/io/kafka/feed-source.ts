@@ -45,7 +45,9 @@ export function kafkaFeedSource(options: KafkaFeedSourceOptions): KafkaFeedSourc
   const codec = codecs(options.codec ?? {}).document;
   const log = options.log ?? (() => undefined);
   let admin: Admin | undefined;
+  let closed = false;
   const getAdmin = async (): Promise<Admin> => {
+    if (closed) throw new FeedSourceError(`the feed source of ${topic} is closed`);
     if (!admin) {
       const a = kafka.admin();
       await a.connect();
@@ -72,6 +74,7 @@ export function kafkaFeedSource(options: KafkaFeedSourceOptions): KafkaFeedSourc
       return codec.decode(raw);
     },
     async close(): Promise<void> {
+      closed = true;
       const a = admin;
       admin = undefined;
       await a?.disconnect();
@@ -187,7 +190,9 @@ async function* readRange(kafka: Kafka, topic: string, range: EpochRange, offset
           const o = BigInt(m.offset);
           if (o < q.next || o >= q.end) continue;
           q.next = o + 1n;
-          q.push({ partition: q.partition, offset: m.offset, ...(m.key ? { key: m.key.toString('utf8') } : {}), raw: m.value ?? Buffer.alloc(0) });
+          // kafkajs hands out slices of the whole fetch response: a copy lets a record held in
+          // the shuffle buffer keep only its own bytes alive, not its fetch's megabytes.
+          q.push({ partition: q.partition, offset: m.offset, ...(m.key ? { key: m.key.toString('utf8') } : {}), raw: m.value ? Buffer.from(m.value) : Buffer.alloc(0) });
         }
         // Re-pausing an already paused partition is harmless, and covers a consumer that restarted.
         if (q.bytes >= high) pause(q);
@@ -199,6 +204,7 @@ async function* readRange(kafka: Kafka, topic: string, range: EpochRange, offset
     yield* roundRobin(live.map((q) => q.drain(onTake)));
   } finally {
     await consumer.disconnect().catch(() => undefined);
+    // If the source was closed meanwhile, the empty group is left for the broker to expire.
     await getAdmin().then((a) => a.deleteGroups([groupId])).catch(() => undefined);
   }
 }

@@ -1,0 +1,90 @@
+// npm run bench:replay — what re-selection by replay buys on this machine.
+//
+// 1. The C4 sample (1,000 documents) goes to a fresh crawl topic.
+// 2. Live: the whole D4 topology (exact → near → embed → semantic → prototype) runs over it
+//    against the real broker, embedding every document with the registry model.
+// 3. Replay: the same topology with another epsilon and target ratio, under a new group, reading
+//    the embeddings back from the embeddings topic (the model is not called; counted).
+// 4. Feed: documents/s of the training feed (shuffled, batched, checkpointed) from Kafka.
+// Figures are documents/s from the start of a run to its last commit (start-up included, the
+// final idle wait excluded). Never fails on time. Last line: one JSON object.
+// Needs a broker: $D4_KAFKA_BROKERS, else it starts the project's (scripts/kafka.mjs up).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
+import { parseTopology, embeddingsTopicOf } from '../../src/topology/topology.js';
+import { buildTopologyPipeline } from '../../src/cli/kafka-commands.js';
+import { runKafkaPipeline } from '../../src/io/kafka/runner.js';
+import { produceFile } from '../../src/io/kafka/topic-io.js';
+import type { BuiltEmbedStage } from '../../src/stages/embed/embed.js';
+import { benchDocuments, measureFeed, writeBenchTopic } from './feed-bench.js';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const corpus = join(root, '..', 'shared', 'data', 'web', 'c4-en-1k.jsonl');
+
+function brokers(): string[] {
+  if (process.env.D4_KAFKA_BROKERS) return process.env.D4_KAFKA_BROKERS.split(',');
+  const up = spawnSync(process.execPath, [join(root, 'scripts', 'kafka.mjs'), 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (up.status !== 0) throw new Error('could not start the broker (node scripts/kafka.mjs up)');
+  return [JSON.parse(readFileSync(join(root, '.d4', 'kafka', 'broker.json'), 'utf8')).bootstrap as string];
+}
+
+async function main() {
+  const b = brokers();
+  const ns = `bench-replay-${randomUUID().slice(0, 8)}`;
+  const topology = parseTopology(`
+name: ${ns}
+source: { topic: ${ns}.crawl }
+stages:
+  - { id: exact, type: exact }
+  - { id: near, type: near }
+  - { id: embed, type: embed }
+  - { id: semantic, type: semantic, options: { epsilon: 0.08, expectedDocs: 1000, seed: 1 } }
+  - { id: prototype, type: prototype, options: { targetRatio: 0.25, expectedDocs: 1000, seed: 1 } }
+sinks:
+  decisions: { topic: ${ns}.decisions }
+  kept: { topic: ${ns}.curated }
+  dead_letter: { topic: ${ns}.dlq }
+`, 'bench');
+  await produceFile(corpus, { brokers: b, topic: topology.source.topic, format: 'avro', partitions: 1, codec: {}, idField: 'id', textField: 'text', maxBytes: 1_000_000, batchSize: 500 });
+
+  const run = async (label: string, sets: string[], suffix: string) => {
+    const pipeline = await buildTopologyPipeline(topology, sets, undefined);
+    const t0 = performance.now();
+    let last = 0;
+    const summary = await runKafkaPipeline(pipeline, {
+      brokers: b, applicationId: `${ns}-${suffix}`,
+      source: { topic: topology.source.topic, format: 'avro', partitions: 1 },
+      sinks: { decisions: `${ns}.decisions.${suffix}`, kept: `${ns}.curated.${suffix}`, deadLetter: `${ns}.dlq.${suffix}` },
+      embeddingsTopic: embeddingsTopicOf(topology),
+      decode: { idField: 'id', textField: 'text', maxBytes: 1_000_000 }, codec: {},
+      window: 1024, lingerMs: 500, untilIdleMs: 2000, maxBatchBytes: 4 << 20,
+      log: () => undefined,
+      onBatch: () => { last = performance.now(); },
+    }).finally(() => pipeline.close());
+    const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed')!;
+    // From the call to the last commit: start-up (fencing, restore, mirror, model load) included,
+    // the final idle wait excluded.
+    const seconds = (last - t0) / 1000;
+    console.log(`${label.padEnd(8)} ${summary.in} documents in ${seconds.toFixed(2)} s (start-up included) = ${(summary.in / seconds).toFixed(0)} docs/s; kept ${summary.kept}; model called for ${embed.counters.embedded}, embeddings from the topic ${embed.counters.cacheHits}`);
+    return { docs: summary.in, seconds, docsPerS: summary.in / seconds, embedded: embed.counters.embedded, kept: summary.kept };
+  };
+
+  console.log(`replay benchmark — Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), broker ${b.join(',')}`);
+  console.log(`corpus: ${corpus} (1,000 documents), topology exact → near → embed → semantic → prototype, windows of 1,024`);
+  const live = await run('live', [], 'live');
+  const replay = await run('replay', ['semantic.epsilon=0.2', 'prototype.targetRatio=0.3'], 'replay');
+  const ratio = replay.docsPerS / live.docsPerS;
+  console.log(`replay / live: ${ratio.toFixed(1)}× (the replay pays no embedding: ${replay.embedded} model calls)`);
+
+  const docs = benchDocuments(50_000);
+  const feedTopic = await writeBenchTopic(b, docs, 2);
+  const feed = await measureFeed(b, feedTopic, { seed: 1, shuffleBuffer: 10_000, batch: { kind: 'count', size: 256 } });
+  console.log(`feed     ${feed.documents} documents from Kafka (2 partitions, shuffle buffer 10,000, batches of 256) in ${feed.seconds.toFixed(2)} s = ${feed.docs_per_s.toFixed(0)} docs/s, ${feed.mb_per_s.toFixed(1)} MB/s of text`);
+  console.log(JSON.stringify({ live_docs_per_s: Math.round(live.docsPerS), replay_docs_per_s: Math.round(replay.docsPerS), replay_vs_live: Number(ratio.toFixed(2)), replay_model_calls: replay.embedded, feed_docs_per_s: Math.round(feed.docs_per_s), docs: live.docs }));
+}
+
+await main();
+process.exit(0);
