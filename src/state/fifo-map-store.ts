@@ -1,4 +1,4 @@
-import { StoreError, type Change, type StateStore } from './store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from './store.js';
 
 export interface FifoMapStoreOptions {
   readonly name: string;
@@ -21,7 +21,7 @@ export class FifoMapStore implements StateStore {
   readonly name: string;
   readonly capacity: number;
   private readonly map = new Map<string, string>();
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
   private charCount = 0;
 
   constructor(options: FifoMapStoreOptions) {
@@ -59,19 +59,16 @@ export class FifoMapStore implements StateStore {
 
   restore(snapshot: Buffer): void {
     const parsed = JSON.parse(snapshot.toString('utf8')) as { store?: string; entries?: [string, string][] };
-    if (parsed.store !== this.name || !Array.isArray(parsed.entries)) {
-      throw new StoreError(this.name, `snapshot is not of this store (found ${String(parsed.store)})`);
-    }
+    checkSnapshotOwner(this.name, parsed.store);
+    if (!Array.isArray(parsed.entries)) throw new StoreError(this.name, 'snapshot has no entries');
     this.map.clear();
     this.charCount = 0;
     for (const [k, v] of parsed.entries) this.set(k, v, false);
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   applyChange(change: Change): void {

@@ -1,4 +1,4 @@
-import { StoreError, type Change, type StateStore } from './store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from './store.js';
 
 /**
  * One small JSON value (counters, a controller's state) as a named store: every `set` is one
@@ -6,7 +6,7 @@ import { StoreError, type Change, type StateStore } from './store.js';
  */
 export class JsonStore<T extends object> implements StateStore {
   private data: T;
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
 
   constructor(readonly name: string, private readonly initial: T) {
     this.data = structuredClone(initial);
@@ -18,7 +18,9 @@ export class JsonStore<T extends object> implements StateStore {
 
   set(value: T): void {
     this.data = value;
-    this.changes = [{ key: this.name, value: Buffer.from(JSON.stringify(value)) }];
+    // One key: only the latest value matters to the changelog.
+    this.changes.clear();
+    this.changes.push({ key: this.name, value: Buffer.from(JSON.stringify(value)) });
   }
 
   size(): number {
@@ -35,15 +37,14 @@ export class JsonStore<T extends object> implements StateStore {
 
   restore(snapshot: Buffer): void {
     const parsed = JSON.parse(snapshot.toString('utf8')) as { store?: string; value?: T };
-    if (parsed.store !== this.name || parsed.value === undefined) throw new StoreError(this.name, `snapshot is not of this store (found ${String(parsed.store)})`);
+    checkSnapshotOwner(this.name, parsed.store);
+    if (parsed.value === undefined) throw new StoreError(this.name, 'snapshot has no value');
     this.data = parsed.value;
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   applyChange(change: Change): void {

@@ -29,3 +29,27 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+/** The changes a store made since the runner last drained them: its changelog's pending tail. */
+export class PendingChanges {
+  private list: Change[] = [];
+
+  push(...changes: Change[]): void {
+    this.list.push(...changes);
+  }
+
+  drain(): Change[] {
+    const out = this.list;
+    this.list = [];
+    return out;
+  }
+
+  clear(): void {
+    this.list = [];
+  }
+}
+
+/** A snapshot names the store that wrote it; restoring another store's is refused. */
+export function checkSnapshotOwner(store: string, found: unknown): void {
+  if (found !== store) throw new StoreError(store, `snapshot is not of this store (found ${String(found)})`);
+}

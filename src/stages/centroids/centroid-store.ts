@@ -1,5 +1,5 @@
 import type { CentroidSnapshot } from '../../records/item.js';
-import { StoreError, type Change, type StateStore } from '../../state/store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
 import { nearestTwo, vectorBytes, vectorFromBytes, type Nearest } from './vectors.js';
 
 /** A CentroidSnapshot as one JSON object: `centroids` (float32 LE bytes) as base64. */
@@ -39,7 +39,7 @@ export class CentroidStore implements StateStore {
   private current: CentroidSnapshot | undefined;
   private rows: Float32Array = new Float32Array(0);
   private weightArray: Float64Array = new Float64Array(0);
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
 
   constructor(readonly name: string, readonly paramsHash: string) {}
 
@@ -105,18 +105,17 @@ export class CentroidStore implements StateStore {
 
   restore(snapshot: Buffer): void {
     const parsed = JSON.parse(snapshot.toString('utf8')) as { store?: string; snapshot?: CentroidSnapshotJson | null };
-    if (parsed.store !== this.name || parsed.snapshot === undefined) throw new StoreError(this.name, `snapshot is not of this store (found ${String(parsed.store)})`);
+    checkSnapshotOwner(this.name, parsed.store);
+    if (parsed.snapshot === undefined) throw new StoreError(this.name, 'snapshot has no value');
     this.current = undefined;
     this.rows = new Float32Array(0);
     this.weightArray = new Float64Array(0);
     if (parsed.snapshot) this.install(centroidSnapshotFromJson(parsed.snapshot));
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   /** Adopts a published version; an older or equal one than the current is ignored. */

@@ -1,4 +1,4 @@
-import { StoreError, type Change, type StateStore } from '../../state/store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
 import { Rng, vectorBytes, vectorFromBytes } from './vectors.js';
 
 interface Meta {
@@ -21,7 +21,7 @@ export class WarmupStore implements StateStore {
   private rng: Rng;
   private dim = 0;
   private slots: Float32Array[] = [];
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
 
   constructor(readonly name: string, readonly sampleSize: number, private readonly seed: number) {
     if (!Number.isInteger(sampleSize) || sampleSize < 1) throw new StoreError(name, `sampleSize must be a positive integer, got ${sampleSize}`);
@@ -86,17 +86,15 @@ export class WarmupStore implements StateStore {
   restore(snapshot: Buffer): void {
     const len = snapshot.readUInt32LE(0);
     const header = JSON.parse(snapshot.subarray(4, 4 + len).toString('utf8')) as Meta & { store?: string; slots: number };
-    if (header.store !== this.name) throw new StoreError(this.name, `snapshot is not of this store (found ${String(header.store)})`);
+    checkSnapshotOwner(this.name, header.store);
     this.setMeta(header);
     this.slots = [];
     for (let i = 0; i < header.slots; i++) this.slots.push(vectorFromBytes(snapshot, 4 + len + i * header.dim * 4, header.dim));
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   applyChange(change: Change): void {

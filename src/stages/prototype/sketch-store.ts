@@ -1,4 +1,4 @@
-import { StoreError, type Change, type StateStore } from '../../state/store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
 import { HistogramSketch } from './histogram-sketch.js';
 
 type SketchJson = ReturnType<HistogramSketch['toJSON']>;
@@ -16,7 +16,7 @@ export class SketchStore implements StateStore {
   private globalSketch = new HistogramSketch();
   private clockValue = 0;
   private touched = new Set<string>();
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
 
   constructor(readonly name: string) {}
 
@@ -89,19 +89,17 @@ export class SketchStore implements StateStore {
 
   restore(snapshot: Buffer): void {
     const p = JSON.parse(snapshot.toString('utf8')) as { store?: string; clock: number; global: SketchJson; clusters: [number, SketchJson][] };
-    if (p.store !== this.name) throw new StoreError(this.name, `snapshot is not of this store (found ${String(p.store)})`);
+    checkSnapshotOwner(this.name, p.store);
     this.clockValue = p.clock;
     this.setGlobal(p.global);
     this.clusters = [];
     for (const [j, s] of p.clusters) this.clusters[j] = HistogramSketch.fromJSON(s);
     this.touched.clear();
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   applyChange(change: Change): void {

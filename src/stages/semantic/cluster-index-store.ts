@@ -1,4 +1,4 @@
-import { StoreError, type Change, type StateStore } from '../../state/store.js';
+import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
 import { subSeed, vectorBytes, vectorFromBytes } from '../centroids/vectors.js';
 import type { AnnIndex, AnnIndexFactory } from './ann.js';
 
@@ -61,7 +61,7 @@ export class ClusterIndexStore implements StateStore {
   private nextSeq = 0;
   private clusterCount = 1;
   private count = 0;
-  private changes: Change[] = [];
+  private readonly changes = new PendingChanges();
   /** The changelog being replayed (seq → entry), materialised on first use. */
   private replay: Map<number, Entry> | undefined;
 
@@ -143,7 +143,7 @@ export class ClusterIndexStore implements StateStore {
   restore(snapshot: Buffer): void {
     const len = snapshot.readUInt32LE(0);
     const h = JSON.parse(snapshot.subarray(4, 4 + len).toString('utf8')) as { store?: string; dim: number; nextSeq: number; clusterCount: number; entries: [number, number, string][] };
-    if (h.store !== this.name) throw new StoreError(this.name, `snapshot is not of this store (found ${String(h.store)})`);
+    checkSnapshotOwner(this.name, h.store);
     this.closeAll();
     this.replay = undefined;
     this.clusterCount = h.clusterCount;
@@ -151,13 +151,11 @@ export class ClusterIndexStore implements StateStore {
       this.append({ seq, cluster, id, vector: vectorFromBytes(snapshot, 4 + len + i * h.dim * 4, h.dim) }, false);
     });
     this.nextSeq = h.nextSeq;
-    this.changes = [];
+    this.changes.clear();
   }
 
   drainChanges(): Change[] {
-    const out = this.changes;
-    this.changes = [];
-    return out;
+    return this.changes.drain();
   }
 
   applyChange(change: Change): void {
