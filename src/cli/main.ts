@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The d4 command. Heavy modules (kafkajs, transformers.js) are imported inside the actions that
 // need them so that `d4 --help` answers at once.
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
 import { collect, positiveInt, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
@@ -13,7 +13,10 @@ program
   .name('d4')
   .description('Online curation of LLM pre-training data with the D4 method: exact and MinHash de-duplication, embeddings, SemDeDup and SSL-prototype pruning, over files or Kafka topics.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // Commander's own errors (unknown option, bad choice, failed parser) are bad options: exit 2,
+  // as --help says. Inherited by every command defined below.
+  .exitOverride();
 
 program.command('curate')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
@@ -207,7 +210,10 @@ Exit codes: 0 done (a warning on stderr when some records were not documents), 1
 try {
   await program.parseAsync();
 } catch (e) {
-  if (e instanceof ConfigError) {
+  if (e instanceof CommanderError) {
+    // Help and version end here too, with exit code 0; the message was already printed.
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;
   } else {
