@@ -30,15 +30,15 @@ export class StoreError extends Error {
   }
 }
 
-/** The changes a store made since the runner last drained them: its changelog's pending tail. */
-export class PendingChanges {
-  private list: Change[] = [];
+/** What a store produced since the runner last drained it (changelog records, new embeddings). */
+export class Pending<T> {
+  private list: T[] = [];
 
-  push(...changes: Change[]): void {
-    this.list.push(...changes);
+  push(...items: T[]): void {
+    this.list.push(...items);
   }
 
-  drain(): Change[] {
+  drain(): T[] {
     const out = this.list;
     this.list = [];
     return out;
@@ -48,6 +48,9 @@ export class PendingChanges {
     this.list = [];
   }
 }
+
+/** The changes a store made since the runner last drained them: its changelog's pending tail. */
+export class PendingChanges extends Pending<Change> {}
 
 /** A snapshot names the store that wrote it; restoring another store's is refused. */
 export function checkSnapshotOwner(store: string, found: unknown): void {

@@ -1,3 +1,4 @@
+import { Pending } from '../../state/store.js';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Embedding, Vector } from '../../records/item.js';
@@ -54,7 +55,7 @@ export class EmbeddingsFile implements EmbeddingStore {
   private readonly index = new Map<string, { offset: number; length: number }>();
   private fd: number | undefined;
   private end = 0;
-  private pending: Embedding[] = [];
+  private readonly pending = new Pending<Embedding>();
   private readonly trackNew: boolean;
 
   constructor(readonly path: string, options: EmbeddingsFileOptions = {}) {
@@ -143,9 +144,7 @@ export class EmbeddingsFile implements EmbeddingStore {
   }
 
   drainNew(): Embedding[] {
-    const out = this.pending;
-    this.pending = [];
-    return out;
+    return this.pending.drain();
   }
 
   load(records: Iterable<Embedding>): number {

@@ -1,3 +1,4 @@
+import { Pending } from '../../state/store.js';
 import type { Embedding, Vector } from '../../records/item.js';
 import { fromEmbeddingRecord, toEmbeddingRecord } from './embedding-record.js';
 import type { EmbeddingStore } from './types.js';
@@ -21,7 +22,7 @@ export class MemoryEmbeddingStore implements EmbeddingStore {
   readonly name: string;
   readonly capacity: number;
   private readonly map = new Map<string, Vector>();
-  private pending: Embedding[] = [];
+  private readonly pending = new Pending<Embedding>();
   /** Records `load` refused (inconsistent bytes), for the runner's log. */
   rejected = 0;
 
@@ -45,9 +46,7 @@ export class MemoryEmbeddingStore implements EmbeddingStore {
   }
 
   drainNew(): Embedding[] {
-    const out = this.pending;
-    this.pending = [];
-    return out;
+    return this.pending.drain();
   }
 
   load(records: Iterable<Embedding>): number {
