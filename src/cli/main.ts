@@ -18,6 +18,9 @@ program
   // as --help says. Inherited by every command defined below.
   .exitOverride();
 
+const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
+const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
+
 program.command('curate')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
   .argument('<input>', 'JSONL, JSONL.gz, a JSON array (optionally .gz), or - for stdin')
@@ -74,7 +77,8 @@ program.command('batch')
 
 program.command('sweep')
   .description('Evaluate several parameter sets of the selection stages over the same input in one pass: exact, near and embed run once, each parameter set gets its own semantic/prototype stages. Prints, per set: kept fraction, drops per stage, R_dedup, clusters covered, time. With --target-dedup-ratio, searches the semantic epsilon that keeps that fraction (SemDeDup\'s recipe: trial values, then interpolation).')
-  .argument('<input>', 'JSONL, JSONL.gz or a JSON array')
+  .argument('<input>', 'JSONL, JSONL.gz or a JSON array; or a topologies/*.yaml file: its crawl topic is the input and its embeddings topic the embeddings (--stages is then the topology\'s)')
+  .addOption(brokersOption())
   .option('--grid <stage.option=v1,v2,...>', 'an axis of the grid, e.g. --grid semantic.epsilon=0.03,0.05,0.07 --grid target-ratio=0.2,0.25 (repeatable)', collect, [])
   .addOption(new Option('--stages <list>', 'comma-separated stages, in order').default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
   .option('--set <stage.option=value>', 'fix a stage option for every point (repeatable)', collect, [])
@@ -99,8 +103,6 @@ program.command('describe')
     console.log(describeTopology(loadTopology(path)));
   });
 
-const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
-const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
 
 /** Options `d4 run` and `d4 replay` share. */
 function kafkaRunOptions(c: Command): Command {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../topology/registry.js';
-import { applyOverrides, buildStages, type StageSpec } from '../topology/topology.js';
+import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology } from '../topology/topology.js';
+import { resolveBrokers } from '../io/kafka/client.js';
 import { composePipeline, outcomes, type Pipeline } from '../topology/pipeline.js';
 import { Summary } from '../topology/summary.js';
 import { gridPoints, interpolateEpsilon, parseGridAxis } from '../topology/sweep.js';
@@ -8,6 +9,7 @@ import { readFileItems } from '../io/files/source.js';
 import { createHasher, type Hasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { Embedder, EmbeddingStore } from '../stages/embed/types.js';
+import type { Embedding, Item } from '../records/item.js';
 import { MemoryEmbeddingStore } from '../stages/embed/memory-embedding-store.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { countDocuments, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
@@ -19,6 +21,7 @@ export interface SweepCliOptions {
   readonly targetDedupRatio?: number;
   readonly embeddings?: string;
   readonly modelsDir?: string;
+  readonly brokers?: string;
   readonly idField: string;
   readonly textField: string;
   readonly maxBytes: number;
@@ -44,16 +47,37 @@ interface Result {
  */
 export async function sweepCommand(input: string, opts: SweepCliOptions): Promise<number> {
   if (!existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
-  const first = opts.stages.findIndex((s) => SELECTION_STAGES.includes(s));
-  if (first < 0) throw new ConfigError(`--stages ${opts.stages.join(',')}: a sweep needs semantic and/or prototype`);
-  if (!opts.stages.slice(0, first).includes('embed')) throw new ConfigError('--stages: the embed stage must come before semantic/prototype');
-  if (opts.targetDedupRatio !== undefined && !opts.stages.includes('semantic')) throw new ConfigError('--target-dedup-ratio needs the semantic stage');
+  const decode = { idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes };
   const axes = opts.grid.map(parseGridAxis);
   const points = gridPoints(axes);
-
   const hasher = await createHasher();
-  const expectedDocs = await countDocuments(input);
-  const base = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: selectionStageOptions(type, {}, expectedDocs) })), opts.set);
+
+  // A topology: its crawl topic is the input (read once per pass, the same records every time)
+  // and its embeddings topic fills the store, so a sweep after a live run embeds nothing.
+  const topology = /\.ya?ml$/.test(input) ? loadTopology(input) : undefined;
+  let expectedDocs: number | undefined;
+  let batches: () => AsyncIterable<Item[]>;
+  let mirrored: Embedding[] = [];
+  let closeInput = async () => undefined as void;
+  if (topology) {
+    const brokers = resolveBrokers(opts.brokers);
+    const { openTopicItems, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
+    const items = await openTopicItems(brokers, topology.source.topic, topology.source.format, decode);
+    mirrored = await readEmbeddingsTopic(brokers, embeddingsTopicOf(topology));
+    expectedDocs = items.size;
+    batches = () => items.batches(opts.batchSize);
+    closeInput = () => items.close();
+  } else {
+    expectedDocs = await countDocuments(input);
+    batches = () => readFileItems(input, { ...decode, batchSize: opts.batchSize });
+  }
+  const specs = topology ? topology.stages : opts.stages.map((type) => ({ id: type, type, options: {} }));
+  const base = applyOverrides(specs.map((s) => ({ ...s, options: { ...selectionStageOptions(s.type, {}, expectedDocs), ...s.options } })), opts.set);
+  const types = base.map((s) => s.type);
+  const first = types.findIndex((s) => SELECTION_STAGES.includes(s));
+  if (first < 0) throw new ConfigError(`stages ${types.join(',')}: a sweep needs semantic and/or prototype`);
+  if (!types.slice(0, first).includes('embed')) throw new ConfigError('stages: the embed stage must come before semantic/prototype');
+  if (opts.targetDedupRatio !== undefined && !types.includes('semantic')) throw new ConfigError('--target-dedup-ratio needs the semantic stage');
   const pre = base.slice(0, first);
   const select = base.slice(first);
   for (const a of axes) {
@@ -62,17 +86,17 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
 
   // One model and one embeddings store for every pass: the model runs once per document.
   const { createEmbedder } = await import('../io/models/embedder.js');
-  const embedSpec = pre.find((s) => s.type === 'embed')!;
   let embedder: Embedder | undefined;
   let store: EmbeddingStore;
   if (opts.embeddings) {
     const { EmbeddingsFile } = await import('../io/files/embeddings-file.js');
     store = new EmbeddingsFile(opts.embeddings);
-  } else store = new MemoryEmbeddingStore({ name: 'sweep-embeddings', capacity: Math.max(expectedDocs ?? 0, 1_000_000) });
+  } else store = new MemoryEmbeddingStore({ name: 'sweep-embeddings', capacity: Math.max(expectedDocs ?? 0, mirrored.length, 1_000_000) });
+  store.load(mirrored);
   const deps = async (): Promise<StageDeps> => ({
     hasher, embeddingStore: store,
     createEmbedder: async (o) => (embedder ??= await createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) })),
-    ...(await selectionDeps(opts.stages)).deps,
+    ...(await selectionDeps(types)).deps,
   });
   // The embed stage closes a model it created; this one is shared across passes, so hide close.
   const shared = (b: Awaited<ReturnType<typeof buildStages>>) => b.map((s) => (s.type === 'embed' ? { ...s, close: undefined } : s));
@@ -84,7 +108,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
       sets: s, pipeline: composePipeline(await buildStages(applyOverrides(select, s), await deps()), hasher) as Pipeline,
       result: { sets: s, summary: new Summary(), clusters: new Set<number>(), reachedSelection: 0, semanticDropped: 0, seconds: 0 } as Result,
     })));
-    for await (const batch of readFileItems(input, { idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize })) {
+    for await (const batch of batches()) {
       const embedded = await prePipeline.process(batch);
       const live = embedded.filter((i) => i.kind === 'doc' && !i.drop).length;
       for (const r of runs) {
@@ -113,6 +137,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   if (opts.targetDedupRatio !== undefined) search = await searchEpsilon(opts.targetDedupRatio, pass);
   await embedder?.close();
   await store.close?.();
+  await closeInput();
 
   const rDedup = (r: Result) => (r.reachedSelection ? 1 - r.semanticDropped / r.reachedSelection : 1);
   if (opts.json) {

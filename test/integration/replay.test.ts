@@ -15,7 +15,7 @@ const STAGES = `  - { id: exact, type: exact }
 const summaryOf = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; embed: { embedded: number; cache_hits: number }; topics: { decisions: string }; params_hash: string };
 const decisionView = (d: Decision) => [d.id, d.keep, d.stage, d.reason, d.duplicate_of, d.cluster, d.centroid_version, d.similarity, d.distance, d.params_hash];
 
-test('replay: same parameters reproduce the live decisions; other parameters change them; the model is called 0 times', async () => {
+test('replay: same parameters reproduce the live decisions; other parameters change them; a sweep from the topics; the model is called 0 times', async () => {
   const t = writeTopology(namespace('replay'), STAGES);
   await d4(['produce', sharedData('web/fineweb-300.jsonl'), '--topic', t.crawl]);
   const window = ['--window', '128', '--until-idle', '3000', '--json'];
@@ -45,4 +45,12 @@ test('replay: same parameters reproduce the live decisions; other parameters cha
   assert.ok(Math.abs(other.kept / 300 - 0.3) <= 0.02, `kept fraction ${other.kept / 300} meets the new target`);
   assert.ok(Math.abs(live.kept / 300 - 0.5) <= 0.02, `kept fraction ${live.kept / 300} met the live target`);
   assert.equal((await consumeAll<Decision>(t.decisions, 'decision')).length, 300, 'the live decisions topic was not written by the replays');
+
+  // A sweep straight from the topology's topics: the crawl topic once per pass, embeddings from the embeddings topic.
+  const sweep = JSON.parse((await d4(['sweep', t.path, '--grid', 'semantic.epsilon=0.15,0.5', '--json'])).stdout.trim().split('\n').at(-1)!) as
+    { points: { set: string[]; kept_fraction: number; in: number; dropped: Record<string, number> }[]; embedded_by_model: number };
+  assert.equal(sweep.embedded_by_model, 0, 'every embedding came from the embeddings topic');
+  assert.deepEqual(sweep.points.map((p) => p.in), [300, 300]);
+  for (const p of sweep.points) assert.ok(Math.abs(p.kept_fraction - 0.5) <= 0.02, `${p.set.join(' ')}: kept ${p.kept_fraction}`);
+  assert.ok((sweep.points[1]!.dropped['semantic: semantic-duplicate'] ?? 0) > (sweep.points[0]!.dropped['semantic: semantic-duplicate'] ?? 0));
 });
