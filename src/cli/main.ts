@@ -18,19 +18,24 @@ program
   // as --help says. Inherited by every command defined below.
   .exitOverride();
 
+/** The options every command that reads documents from a file shares. */
+function inputOptions(c: Command, batchHelp: string): Command {
+  return c
+    .option('--id-field <name>', 'input field holding the document id', 'id')
+    .option('--text-field <name>', 'input field holding the text, e.g. original_text', 'text')
+    .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
+    .option('--batch-size <n>', batchHelp, positiveInt('--batch-size'), 1024);
+}
+
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
 const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
 
-program.command('curate')
+inputOptions(program.command('curate'), 'documents per batch: bounds memory, and is the selection stages\' decision window')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
   .argument('<input>', 'JSONL, JSONL.gz, a JSON array (optionally .gz), or - for stdin')
   .requiredOption('-o, --out <dir>', 'output directory (created if missing; files in it are overwritten)')
   .addOption(new Option('--stages <list>', `comma-separated stages, in order; known: ${STAGES.join(', ')}`).default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
   .option('--set <stage.option=value>', 'override a stage option, e.g. --set exact.caseFold=true (repeatable)', collect, [])
-  .option('--id-field <name>', 'input field holding the document id', 'id')
-  .option('--text-field <name>', 'input field holding the text, e.g. original_text', 'text')
-  .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
-  .option('--batch-size <n>', 'documents per batch (bounds memory)', positiveInt('--batch-size'), 1024)
   .option('--state-dir <dir>', 'restore store snapshots from this directory before the run and save them after it (incremental curation)')
   .option('--embeddings <file>', 'embed stage: embeddings file (JSONL), read at start if it exists; documents found in it skip the model, new embeddings are appended')
   .option('--model <id|path>', 'embed stage: model id under --models-dir, or a model directory (default sentence-transformers/all-MiniLM-L6-v2)')
@@ -53,7 +58,7 @@ Exit codes: 0 done (a warning on stderr when records were dead-lettered), 1 fail
     process.exitCode = await curateCommand(input, opts);
   });
 
-program.command('batch')
+inputOptions(program.command('batch'), 'documents per batch through the stages before semantic')
   .description('The published D4 selection over a whole file (the yardstick of the online stages): the stages before semantic run as in curate (exact, near, embed), then spherical k-means (k ≈ √N, 20 iterations), SemDeDup with the reference rule (farthest from the centroid first), re-clustering and prototype pruning to --target-ratio. Writes the same outputs as curate.')
   .argument('<input>', 'JSONL, JSONL.gz, a JSON array (optionally .gz), or - for stdin')
   .requiredOption('-o, --out <dir>', 'output directory (created if missing; files in it are overwritten)')
@@ -61,10 +66,6 @@ program.command('batch')
   .option('--set <stage.option=value>', 'override a stage option, e.g. --set semantic.epsilon=0.1 (repeatable; semantic takes epsilon, seed; prototype targetRatio, scope, seed)', collect, [])
   .option('--target-ratio <R>', 'overall kept fraction (default 0.25, as in D4)', ratioArg('--target-ratio'))
   .option('--iterations <n>', 'k-means iterations (D4: 20)', positiveInt('--iterations'), 20)
-  .option('--id-field <name>', 'input field holding the document id', 'id')
-  .option('--text-field <name>', 'input field holding the text', 'text')
-  .option('--max-bytes <n>', 'largest text in UTF-8 bytes; larger documents are dead-lettered', positiveInt('--max-bytes'), 1_000_000)
-  .option('--batch-size <n>', 'documents per batch through the stages before semantic', positiveInt('--batch-size'), 1024)
   .option('--embeddings <file>', 'embed stage: embeddings file (JSONL), read at start if it exists; new embeddings are appended')
   .option('--model <id|path>', 'embed stage: model id under --models-dir, or a model directory')
   .addOption(new Option('--dtype <dtype>', 'embed stage: weights (default q8 on cpu)').choices(['fp32', 'fp16', 'q8']))
@@ -75,7 +76,7 @@ program.command('batch')
     process.exitCode = await batchCommand(input, opts);
   });
 
-program.command('sweep')
+inputOptions(program.command('sweep'), 'documents per batch (the selection stages\' decision window)')
   .description('Evaluate several parameter sets of the selection stages over the same input in one pass: exact, near and embed run once, each parameter set gets its own semantic/prototype stages. Prints, per set: kept fraction, drops per stage, R_dedup, clusters covered, time. With --target-dedup-ratio, searches the semantic epsilon that keeps that fraction (SemDeDup\'s recipe: trial values, then interpolation).')
   .argument('<input>', 'JSONL, JSONL.gz or a JSON array; or a topologies/*.yaml file: its crawl topic is the input and its embeddings topic the embeddings (--stages is then the topology\'s)')
   .addOption(brokersOption())
@@ -85,10 +86,6 @@ program.command('sweep')
   .option('--target-dedup-ratio <r>', 'also search the semantic epsilon so that the semantic stage keeps this fraction, e.g. 0.75 (D4)', ratioArg('--target-dedup-ratio'))
   .option('--embeddings <file>', 'embeddings file: read before embedding, new ones appended (so a later sweep embeds nothing)')
   .option('--models-dir <dir>', 'where model ids are looked up')
-  .option('--id-field <name>', 'input field holding the document id', 'id')
-  .option('--text-field <name>', 'input field holding the text', 'text')
-  .option('--max-bytes <n>', 'largest text in UTF-8 bytes', positiveInt('--max-bytes'), 1_000_000)
-  .option('--batch-size <n>', 'documents per batch (the selection stages\' decision window)', positiveInt('--batch-size'), 1024)
   .option('--json', 'print the results as one JSON line')
   .action(async (input: string, opts) => {
     const { sweepCommand } = await import('./sweep.js');
