@@ -14,7 +14,7 @@ import { vectorBytes } from '../stages/centroids/vectors.js';
 import type { SemanticStageOptions } from '../stages/semantic/semantic.js';
 import type { PrototypeStageOptions } from '../stages/prototype/prototype.js';
 import type { StageDeps } from '../stages/stage.js';
-import { SELECTION_STAGES } from './select-options.js';
+import { embedderFactory, SELECTION_STAGES } from './select-options.js';
 
 export interface BatchCliOptions {
   readonly out: string;
@@ -153,10 +153,9 @@ function embedOptions(opts: BatchCliOptions): Record<string, unknown> {
 
 async function embedDeps(opts: BatchCliOptions, embedding: boolean): Promise<Pick<StageDeps, 'createEmbedder' | 'embeddingStore'>> {
   if (!embedding) return {};
-  const { createEmbedder } = await import('../io/models/embedder.js');
   const { EmbeddingsFile } = await import('../io/files/embeddings-file.js');
   return {
-    createEmbedder: (o) => createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) }),
+    createEmbedder: embedderFactory(opts.modelsDir),
     ...(opts.embeddings ? { embeddingStore: new EmbeddingsFile(opts.embeddings) } : {}),
   };
 }

@@ -10,7 +10,7 @@ import { createHasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { EmbedderError } from '../stages/embed/types.js';
-import { centroidFiles, countDocuments, formatReport, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
+import { embedderFactory, centroidFiles, countDocuments, formatReport, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
 
 export interface CurateCliOptions {
   readonly out: string;
@@ -75,10 +75,9 @@ async function embedDeps(opts: CurateCliOptions): Promise<Pick<StageDeps, 'creat
     return {};
   }
   // Imported here so that runs without the embed stage never load the model code.
-  const { createEmbedder } = await import('../io/models/embedder.js');
   const { EmbeddingsFile } = await import('../io/files/embeddings-file.js');
   return {
-    createEmbedder: (o) => createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) }),
+    createEmbedder: embedderFactory(opts.modelsDir),
     ...(opts.embeddings ? { embeddingStore: new EmbeddingsFile(opts.embeddings) } : {}),
   };
 }

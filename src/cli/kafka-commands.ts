@@ -9,7 +9,7 @@ import { resolveBrokers } from '../io/kafka/client.js';
 import { runKafkaPipeline } from '../io/kafka/runner.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
-import { selectionDeps } from './select-options.js';
+import { embedderFactory, selectionDeps } from './select-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -43,10 +43,7 @@ export async function buildTopologyPipeline(t: TopologySpec, sets: readonly stri
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
   const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
-  if (types.includes('embed')) {
-    const { createEmbedder } = await import('../io/models/embedder.js');
-    deps['createEmbedder'] = (o: Parameters<typeof createEmbedder>[0]) => createEmbedder({ ...o, ...(modelsDir ? { modelsDir } : {}) });
-  }
+  if (types.includes('embed')) deps['createEmbedder'] = embedderFactory(modelsDir);
   return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
 }
 

@@ -102,3 +102,14 @@ export function ratioArg(name: string) {
     return n;
   };
 }
+
+/**
+ * The embed stage's model factory for a command: the model code is imported only when a stage
+ * asks for a model, and --models-dir (when given) overrides where model ids are looked up.
+ */
+export function embedderFactory(modelsDir: string | undefined): NonNullable<StageDeps['createEmbedder']> {
+  return async (o) => {
+    const { createEmbedder } = await import('../io/models/embedder.js');
+    return createEmbedder({ ...o, ...(modelsDir ? { modelsDir } : {}) });
+  };
+}

@@ -12,7 +12,7 @@ import type { Embedder, EmbeddingStore } from '../stages/embed/types.js';
 import type { Embedding, Item } from '../records/item.js';
 import { MemoryEmbeddingStore } from '../stages/embed/memory-embedding-store.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
-import { countDocuments, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
+import { countDocuments, embedderFactory, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
 
 export interface SweepCliOptions {
   readonly stages: string[];
@@ -85,7 +85,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   }
 
   // One model and one embeddings store for every pass: the model runs once per document.
-  const { createEmbedder } = await import('../io/models/embedder.js');
+  const createEmbedder = embedderFactory(opts.modelsDir);
   let embedder: Embedder | undefined;
   let store: EmbeddingStore;
   if (opts.embeddings) {
@@ -95,7 +95,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   store.load(mirrored);
   const deps = async (): Promise<StageDeps> => ({
     hasher, embeddingStore: store,
-    createEmbedder: async (o) => (embedder ??= await createEmbedder({ ...o, ...(opts.modelsDir ? { modelsDir: opts.modelsDir } : {}) })),
+    createEmbedder: async (o) => (embedder ??= await createEmbedder(o)),
     ...(await selectionDeps(types)).deps,
   });
   // The embed stage closes a model it created; this one is shared across passes, so hide close.
