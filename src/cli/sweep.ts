@@ -60,6 +60,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   let mirrored: Embedding[] = [];
   let closeInput = async () => undefined as void;
   if (topology) {
+    if (topology.source.format === 'embedded') throw new ConfigError(`${input}: sweep reads crawl topics (format avro or json), not embedded documents`);
     const brokers = resolveBrokers(opts.brokers);
     const { openTopicItems, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
     const items = await openTopicItems(brokers, topology.source.topic, topology.source.format, decode);

@@ -14,7 +14,7 @@ const topologySchema = z.strictObject({
   source: z.strictObject({
     id: ID.default('crawl'),
     topic: TOPIC,
-    format: z.enum(['avro', 'json']).default('avro'),
+    format: z.enum(['avro', 'json', 'embedded']).default('avro').describe('avro: crawled-document records; json; embedded: embedded-document records (the output of an embed topology)'),
     partitions: z.number().int().positive().default(1).describe('partitions when d4 creates the topic'),
   }),
   stages: z.array(z.strictObject({

@@ -1,7 +1,7 @@
 import avro from 'avsc';
 import {
-  crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema,
-  type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
+  crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema, embeddedDocumentSchema,
+  type EmbeddedDocument, type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
 } from '../../records/schemas.generated.js';
 
 /**
@@ -53,6 +53,7 @@ export const codecs = (options: CodecOptions = {}) => ({
   deadLetter: codec<DeadLetter>(deadLetterSchema, options),
   embedding: codec<Embedding>(embeddingSchema, options),
   centroids: codec<CentroidSnapshot>(centroidSnapshotSchema, options),
+  embeddedDocument: codec<EmbeddedDocument>(embeddedDocumentSchema, options),
 });
 
 export type Codecs = ReturnType<typeof codecs>;
