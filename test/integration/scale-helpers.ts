@@ -13,7 +13,7 @@ export function mixedCorpus(files: readonly string[] = ['bbc-news-2225.jsonl', '
   const docs: Doc[] = [];
   for (const f of files) {
     const tag = f.replace(/^web\//, '').replace(/\.jsonl$/, '');
-    for (const d of readJsonl<Doc>(sharedData(f))) docs.push({ ...d, id: `${tag}:${d.id}` });
+    for (const d of readJsonl<Doc>(sharedData(f))) if (typeof d.text === "string" && d.text.trim() !== "") docs.push({ ...d, id: `${tag}:${d.id}` });
   }
   const path = join(tempDir('d4-mixed-'), 'mixed.jsonl');
   writeFileSync(path, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
