@@ -67,7 +67,7 @@ sinks:
     // From the call to the last commit: start-up (fencing, restore, mirror, model load) included,
     // the final idle wait excluded.
     const seconds = (last - t0) / 1000;
-    console.log(`${label.padEnd(8)} ${summary.in} documents in ${seconds.toFixed(2)} s (start-up included) = ${(summary.in / seconds).toFixed(0)} docs/s; kept ${summary.kept}; model called for ${embed.embedded}, embeddings from the topic ${embed.cacheHits}`);
+    console.log(`${label.padEnd(8)} ${summary.in} documents in ${seconds.toFixed(2)} s (start-up included) = ${(summary.in / seconds).toFixed(0)} docs/s; kept ${summary.kept}; model called for ${embed.embedded}, embeddings from the topic ${embed.cache_hits}`);
     return { docs: summary.in, seconds, docsPerS: summary.in / seconds, embedded: embed.embedded, kept: summary.kept };
   };
 

@@ -116,7 +116,7 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
   else {
     console.log(`d4 ${run.topology} (application ${run.applicationId}, params ${rt.paramsHash}): decided by this worker\n${summary.format()}`);
-    if (t.stages.some((s) => s.type === 'embed')) console.log(`  embed: ${embed.embedded} embedded by the model, ${embed.cacheHits} from the embeddings topic, ${embed.carried} arrived with their vector`);
+    if (t.stages.some((s) => s.type === 'embed')) console.log(`  embed: ${embed.embedded} embedded by the model, ${embed.cache_hits} from the embeddings topic, ${embed.carried} arrived with their vector`);
     console.log(`  decisions: ${run.sinks.decisions}, kept: ${run.sinks.kept}, dead letters: ${run.sinks.deadLetter}`);
   }
   return 0;

@@ -77,7 +77,7 @@ export interface WorkerResult {
   /** What this worker decided (documents of the tasks it ran). */
   readonly summary: Summary;
   /** Embed stages of this worker's tasks: documents the model embedded, found in the embeddings topic, or that arrived with their vector. */
-  readonly embed: { embedded: number; cacheHits: number; carried: number };
+  readonly embed: { embedded: number; cache_hits: number; carried: number };
 }
 
 export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
@@ -100,7 +100,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   };
   const byTopic = new Map(plan.map((s) => [s.input.topic, s]));
   const summary = new Summary();
-  const embedTotals = { embedded: 0, cacheHits: 0, carried: 0 };
+  const embedTotals = { embedded: 0, cache_hits: 0, carried: 0 };
   const owned = new Map<string, Owned>(); // `${topic}:${partition}`
   let assignment = new Set<string>();
   let fatal: Error | undefined;
@@ -197,7 +197,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     if (!own) return;
     owned.delete(key);
     const counters = own.task.embedStage?.counters;
-    if (counters) { embedTotals.embedded += counters.embedded; embedTotals.cacheHits += counters.cacheHits; embedTotals.carried += counters.carried; }
+    if (counters) { embedTotals.embedded += counters.embedded; embedTotals.cache_hits += counters.cacheHits; embedTotals.carried += counters.carried; }
     await own.producer.disconnect().catch(() => undefined);
     await own.task.pipeline.close().catch(() => undefined);
     if (o.verbose) log(`task ${own.task.id}: ${why}`);
