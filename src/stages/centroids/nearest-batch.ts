@@ -31,7 +31,7 @@ export class RowMatrix {
   private rowNorm = 0;
   private rowsAt = 0;
   private rowsCapacity = 0;
-  private scratch = { at: 0, queries: 0, pointers: 0, out: 0, bytes: 0 };
+  private scratch = { at: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
 
   constructor(readonly mode: SelectionKernel = selectionKernel()) {
     this.kernel = new DotKernel(mode);
@@ -99,16 +99,11 @@ export class RowMatrix {
           put(c0 + t, nearestTwo(v, this.rows, k, dim));
           continue;
         }
-        // The second-largest float32 value; every row of the true top two is within 2δ of it.
-        let a1 = -Infinity;
-        let a2 = -Infinity;
-        for (let j = 0; j < k; j++) {
-          const a = f[o + j]!;
-          if (a > a1) { a2 = a1; a1 = a; } else if (a > a2) a2 = a;
-        }
-        const floor = a2 - 2 * delta;
+        // Every row of the true top two is within 2δ of the second-largest float32 value.
+        const count = this.kernel.scan(s.out + t * this.kPad * 4, k, true, s.idx, 2 * delta, -Infinity);
+        const idx = this.kernel.i32;
         candidates.length = 0;
-        for (let j = 0; j < k; j++) if (f[o + j]! >= floor) candidates.push(j);
+        for (let c = 0; c < count; c++) candidates.push(idx[(s.idx >> 2) + c]!);
         let first = -1;
         let second = -1;
         let s1 = -Infinity;
@@ -139,11 +134,13 @@ export class RowMatrix {
     const qBytes = (queries + 1) * strideBytes;
     const pBytes = (queries + 2) * 4;
     const oBytes = (queries + 1) * this.kPad * 4;
-    const need = qBytes + pBytes + oBytes + 64;
+    const iBytes = (this.kPad * 4 + 15) & ~15;
+    const need = qBytes + pBytes + oBytes + iBytes + 64;
     if (need > this.scratch.bytes) this.scratch = { ...this.scratch, at: this.kernel.alloc(need), bytes: need };
     const at = this.scratch.at;
     const pointers = at + ((qBytes + 15) & ~15);
-    this.scratch = { ...this.scratch, queries: at, pointers, out: pointers + ((pBytes + 15) & ~15) };
+    const out = pointers + ((pBytes + 15) & ~15);
+    this.scratch = { ...this.scratch, queries: at, pointers, out, idx: out + ((oBytes + 15) & ~15) };
     // Padding lanes of the query rows must be zero: a new dimension could leave stale values.
     if (this.stride !== this.dim) {
       const f = this.kernel.f32;

@@ -22,8 +22,14 @@
  *         x = v128.load $qa+$p; y = v128.load $qb+$p
  *         for t = 0..3: a = v128.load $r_t+$p; acc_t += x·a; acc_{4+t} += y·a
  *       out[$i][$j+t] = hsum(acc_t); out[$i+1][$j+t] = hsum(acc_{4+t})
+ *
+ * (func (export "scan") (param $row $n $second $idx i32) (param $slack $floorMin f32) (result i32)
+ *   ;; the indices of the values of row[0..n) at or above max((second ? a2 : a1) − slack, floorMin),
+ *   ;; with a1 ≥ a2 the two largest values, written to $idx; returns how many
+ *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)
+ *   for j: if row[j] ≥ floor: idx[count++] = j)
  */
-import { assembleModule, I32, instantiate, op, simdModule, V128, type WasmMemory } from './wasm-asm.js';
+import { assembleModule, F32, I32, instantiate, op, simdModule, V128, type WasmMemory } from './wasm-asm.js';
 
 const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
@@ -73,7 +79,42 @@ function gemmBody(): number[] {
   ];
 }
 
-const assemble = () => assembleModule([{ name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() }]);
+// scan: parameters and locals, by index.
+const ROW = 0, SN = 1, SECOND = 2, IDX = 3, SLACK = 4, FLOORMIN = 5;
+const SP = 6, SEND = 7, SJ = 8, CNT = 9, A1 = 10, A2 = 11, SX = 12, FLOOR = 13;
+
+function scanBody(): number[] {
+  return [
+    ...op.f32const(-Infinity), ...op.set(A1), ...op.f32const(-Infinity), ...op.set(A2),
+    ...op.get(ROW), ...op.set(SP),
+    ...op.get(ROW), ...op.get(SN), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(SEND),
+    ...op.block, ...op.loop,
+    ...op.get(SP), ...op.get(SEND), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.f32load(), ...op.set(SX),
+    ...op.get(A2), ...op.get(A1), ...op.get(SX), ...op.f32min, ...op.f32max, ...op.set(A2),
+    ...op.get(A1), ...op.get(SX), ...op.f32max, ...op.set(A1),
+    ...op.get(SP), ...op.i32const(4), ...op.i32add, ...op.set(SP),
+    ...op.br(0), ...op.end, ...op.end,
+    // floor = max((second ? a2 : a1) − slack, floorMin)
+    ...op.get(A2), ...op.get(A1), ...op.get(SECOND), 0x1b, ...op.get(SLACK), ...op.f32sub, ...op.get(FLOORMIN), ...op.f32max, ...op.set(FLOOR),
+    ...op.i32const(0), ...op.set(CNT), ...op.i32const(0), ...op.set(SJ), ...op.get(ROW), ...op.set(SP),
+    ...op.block, ...op.loop,
+    ...op.get(SJ), ...op.get(SN), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.f32load(), ...op.get(FLOOR), ...op.f32ge, ...op.if,
+    ...op.get(IDX), ...op.get(CNT), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.get(SJ), ...op.i32store(),
+    ...op.get(CNT), ...op.i32const(1), ...op.i32add, ...op.set(CNT),
+    ...op.end,
+    ...op.get(SP), ...op.i32const(4), ...op.i32add, ...op.set(SP),
+    ...op.get(SJ), ...op.i32const(1), ...op.i32add, ...op.set(SJ),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.get(CNT),
+  ];
+}
+
+const assemble = () => assembleModule([
+  { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() },
+  { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
+]);
 
 /** Which arithmetic the batched selection paths use (see `setSelectionKernel`). */
 export type SelectionKernel = 'simd' | 'js' | 'reference';
@@ -127,6 +168,7 @@ export class DotKernel {
   readonly simd: boolean;
   private readonly memory: WasmMemory;
   private readonly wasmGemm: ((qp: number, nq: number, r: number, nr: number, dimb: number, out: number, ldo: number) => void) | undefined;
+  private readonly wasmScan: ((row: number, n: number, second: number, idx: number, slack: number, floorMin: number) => number) | undefined;
   private top = 1024;
   private f32View: Float32Array;
   private i32View: Int32Array;
@@ -135,9 +177,10 @@ export class DotKernel {
   constructor(mode: SelectionKernel = selectionKernel()) {
     const module = mode === 'simd' ? simdModule('dot', assemble) : null;
     if (module) {
-      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm'] };
+      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan'] };
       this.memory = e.memory;
       this.wasmGemm = e.gemm;
+      this.wasmScan = e.scan;
     } else {
       let buffer = new ArrayBuffer(PAGE_BYTES);
       this.memory = {
@@ -151,6 +194,7 @@ export class DotKernel {
         },
       };
       this.wasmGemm = undefined;
+      this.wasmScan = undefined;
     }
     this.simd = this.wasmGemm !== undefined;
     this.viewOf = this.memory.buffer;
@@ -219,6 +263,29 @@ export class DotKernel {
         f[o + j] = s;
       }
     }
+  }
+
+  /**
+   * The indices (written as int32 at `idx`) of the float32 values row[0..n) at or above
+   * max(a − slack, floorMin), where a is the largest value, or the second largest with `second`;
+   * returns how many. `slack` is rounded up and `floorMin` to nearest float32, so that no value
+   * at or above the real floor is ever left out.
+   */
+  scan(row: number, n: number, second: boolean, idx: number, slack: number, floorMin: number): number {
+    const up = Math.fround(slack * (1 + 2 ** -20));
+    if (this.wasmScan) return this.wasmScan(row, n, second ? 1 : 0, idx, up, Math.fround(floorMin));
+    const f = this.f32;
+    const a = this.i32;
+    let a1 = -Infinity;
+    let a2 = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const x = f[(row >> 2) + j]!;
+      if (x > a1) { a2 = a1; a1 = x; } else if (x > a2) a2 = x;
+    }
+    const floor = Math.max((second ? a2 : a1) - up, floorMin);
+    let count = 0;
+    for (let j = 0; j < n; j++) if (f[(row >> 2) + j]! >= floor) a[(idx >> 2) + count++] = j;
+    return count;
   }
 
   private refresh(): void {

@@ -34,7 +34,11 @@ export const op = {
   i32add: [0x6a], i32sub: [0x6b], i32mul: [0x6c], i32shl: [0x74], i32geU: [0x4f], i32ltU: [0x49],
   i32load: (offset = 0) => [0x28, 0x02, ...uleb(offset)],
   f32store: (offset = 0) => [0x38, 0x02, ...uleb(offset)],
-  f32add: [0x92],
+  f32add: [0x92], f32sub: [0x93], f32min: [0x96], f32max: [0x97], f32ge: [0x60],
+  f32load: (offset = 0) => [0x2a, 0x02, ...uleb(offset)],
+  i32store: (offset = 0) => [0x36, 0x02, ...uleb(offset)],
+  f32const: (v: number) => { const b = Buffer.alloc(4); b.writeFloatLE(v); return [0x43, ...b]; },
+  if: [0x04, 0x40],
   v128load: (offset = 0) => [0xfd, 0x00, 0x04, ...uleb(offset)],
   v128store: (offset = 0) => [0xfd, 0x0b, 0x04, ...uleb(offset)],
   v128const: (bytes: number[]) => [0xfd, 0x0c, ...bytes],
@@ -47,6 +51,7 @@ export const op = {
 
 export const I32 = 0x7f;
 export const V128 = 0x7b;
+export const F32 = 0x7d;
 
 function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
@@ -56,17 +61,20 @@ const str = (s: string) => [s.length, ...[...s].map((c) => c.charCodeAt(0))];
 
 export interface WasmFunction {
   readonly name: string;
-  /** Parameter count; every parameter is an i32. */
+  /** Parameter count; every parameter is an i32 unless `paramTypes` says otherwise. */
   readonly params: number;
+  readonly paramTypes?: readonly number[];
+  /** The result type, if any. */
+  readonly result?: number;
   /** Local declarations after the parameters: [count, type] groups. */
   readonly locals: readonly (readonly [number, number])[];
   /** The body without its final `end`. */
   readonly body: readonly number[];
 }
 
-/** One module: the functions (all `(i32 …) → ()`), exported by name, and one exported memory `memory`. */
+/** One module: the functions, exported by name, and one exported memory `memory`. */
 export function assembleModule(functions: readonly WasmFunction[]): Uint8Array {
-  const types = functions.map((f) => [0x60, ...uleb(f.params), ...new Array<number>(f.params).fill(I32), 0x00]);
+  const types = functions.map((f) => [0x60, ...uleb(f.params), ...(f.paramTypes ?? new Array<number>(f.params).fill(I32)), ...(f.result ? [0x01, f.result] : [0x00])]);
   const codes = functions.map((f) => {
     const code = [...uleb(f.locals.length), ...f.locals.flatMap(([n, t]) => [...uleb(n), t]), ...f.body, ...op.end];
     return [...uleb(code.length), ...code];
@@ -74,7 +82,7 @@ export function assembleModule(functions: readonly WasmFunction[]): Uint8Array {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [...uleb(types.length), ...types.flat()]),
-    ...section(3, [...uleb(functions.length), ...functions.map((_, i) => i)]),
+    ...section(3, [...uleb(functions.length), ...functions.flatMap((_, i) => uleb(i))]),
     ...section(5, [0x01, 0x00, 0x01]), // one memory, at least 1 page
     ...section(7, [...uleb(functions.length + 1), ...functions.flatMap((f, i) => [...str(f.name), 0x00, i]), ...str('memory'), 0x02, 0x00]),
     ...section(10, [...uleb(codes.length), ...codes.flat()]),

@@ -369,18 +369,17 @@ export class ClusterIndexStore implements StateStore {
       for (let t = 0; t < m; t++) {
         const q = list[c0 + t]!;
         const v = vectors[q % n]!;
-        const o = (s.out >> 2) + t * ldo;
         const delta = errorBound(this.dim, norm(v), this.maxNorm);
-        let top = -Infinity;
-        for (let j = 0; j < c.count; j++) if (f[o + j]! > top) top = f[o + j]!;
-        if (!(top + delta >= threshold) && Number.isFinite(delta)) {
-          report(q, undefined);
-          continue;
+        if (Number.isFinite(delta)) {
+          // Rows within 2δ of the best float32 value and within δ of the threshold.
+          const count = this.kernel.scan(s.out + t * ldo * 4, c.count, false, s.idx, 2 * delta, threshold - delta);
+          const idx = this.kernel.i32;
+          candidates.length = 0;
+          for (let j = 0; j < count; j++) candidates.push(idx[(s.idx >> 2) + j]!);
+        } else {
+          candidates.length = 0;
+          for (let j = 0; j < c.count; j++) candidates.push(j);
         }
-        const floor = Number.isFinite(delta) ? Math.max(top - 2 * delta, threshold - delta) : -Infinity;
-        candidates.length = 0;
-        if (floor === -Infinity) for (let j = 0; j < c.count; j++) candidates.push(j);
-        else for (let j = 0; j < c.count; j++) if (f[o + j]! >= floor) candidates.push(j);
         let best = -1;
         let sim = -Infinity;
         for (const label of candidates) {
@@ -396,17 +395,18 @@ export class ClusterIndexStore implements StateStore {
     return (c.pages[Math.floor(label / PAGE_ROWS)]! >> 2) + (label % PAGE_ROWS) * this.stride;
   }
 
-  private ensureScratch(queries: number, ldo: number): { queries: number; pointers: number; out: number } {
+  private ensureScratch(queries: number, ldo: number): { queries: number; pointers: number; out: number; idx: number } {
     const qBytes = (queries + 1) * this.stride * 4;
     const pBytes = ((queries + 2) * 4 + 15) & ~15;
-    const need = qBytes + pBytes + (queries + 1) * ldo * 4 + 64;
+    const oBytes = (queries + 1) * ldo * 4;
+    const need = qBytes + pBytes + oBytes + ldo * 4 + 64;
     if (need > this.scratch.bytes) {
       // Never smaller than a batch's worth for a big cluster, so that growing is rare.
       const bytes = Math.max(need, 2 * this.scratch.bytes);
       this.scratch = { at: this.kernel.alloc(bytes), bytes };
     }
     const at = this.scratch.at;
-    return { queries: at, pointers: at + qBytes, out: at + qBytes + pBytes };
+    return { queries: at, pointers: at + qBytes, out: at + qBytes + pBytes, idx: at + qBytes + pBytes + oBytes };
   }
 
   private checkDim(v: Float32Array): void {
