@@ -1,6 +1,6 @@
 import type { CentroidSnapshot } from '../../records/item.js';
 import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
-import { RowMatrix, type NearestBatch } from './nearest-batch.js';
+import { RowMatrix, type NearestBatch, type Similarities } from './nearest-batch.js';
 import { nearestTwo, vectorBytes, vectorFromBytes, type Nearest } from './vectors.js';
 
 /** A CentroidSnapshot as one JSON object: `centroids` (float32 LE bytes) as base64. */
@@ -79,9 +79,9 @@ export class CentroidStore implements StateStore {
 
   /**
    * `nearest` of every vector, as one matrix product (see RowMatrix): the same rows and the same
-   * similarities as calling `nearest` on each, bit for bit.
+   * similarities as calling `nearest` on each, bit for bit (those asked for; the others are NaN).
    */
-  assignBatch(vectors: readonly Float32Array[]): NearestBatch {
+  assignBatch(vectors: readonly Float32Array[], similarities: Similarities = 'both'): NearestBatch {
     if (!this.current) throw new StoreError(this.name, 'no centroids yet');
     const { k, dim, version } = this.current;
     for (const v of vectors) if (v.length !== dim) throw new StoreError(this.name, `a ${v.length}-d vector cannot be assigned to ${dim}-d centroids`);
@@ -90,7 +90,7 @@ export class CentroidStore implements StateStore {
       this.matrix.load(this.rows, k, dim);
       this.matrixVersion = version;
     }
-    return this.matrix.nearestTwo(vectors);
+    return this.matrix.nearestTwo(vectors, similarities);
   }
 
   /** Installs new centroids (copied) as the next version. */

@@ -76,17 +76,27 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
   const counts = new Float64Array(kk);
   let iterations = 0;
   const matrix = new RowMatrix();
+  // Each point's similarity to its centroid is only needed to re-seed an empty cluster: computed
+  // then, from the centroids the points were assigned to, as the scalar path would have.
+  let assignedTo = centroids;
+  let similarityKnown = false;
+  const knowSimilarity = () => {
+    if (similarityKnown) return;
+    for (let p = 0; p < n; p++) similarity[p] = dot(points[p]!, assignedTo, assignment[p]! * dim);
+    similarityKnown = true;
+  };
   const assign = (): boolean => {
     let changed = false;
     counts.fill(0);
     matrix.load(centroids, kk, dim);
-    const near = matrix.nearestTwo(points);
+    const near = matrix.nearestTwo(points, 'none');
     for (let p = 0; p < n; p++) {
       if (near.first[p] !== assignment[p]) changed = true;
       assignment[p] = near.first[p]!;
-      similarity[p] = near.firstSimilarity[p]!;
       counts[near.first[p]!]!++;
     }
+    assignedTo = centroids.slice();
+    similarityKnown = false;
     return changed;
   };
   assign();
@@ -103,6 +113,7 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
       if (counts[j]! > 0 && normalizeInPlace(row)) centroids.set(row, j * dim);
       else {
         // Empty cluster: take the worst-served point (lowest similarity, first on ties).
+        knowSimilarity();
         let worst = 0;
         for (let p = 1; p < n; p++) if (similarity[p]! < similarity[worst]!) worst = p;
         centroids.set(points[worst]!, j * dim);

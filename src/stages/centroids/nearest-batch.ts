@@ -4,11 +4,18 @@ import { dot, nearestTwo } from './vectors.js';
 /** `nearestTwo` of many vectors at once: row numbers and the scalar path's similarities. */
 export interface NearestBatch {
   readonly first: Int32Array;
+  /** NaN where not asked for (see `Similarities`). */
   readonly firstSimilarity: Float64Array;
   /** -1 when there is a single row. */
   readonly second: Int32Array;
   readonly secondSimilarity: Float64Array;
 }
+
+/**
+ * Which similarities a caller needs: the rows are the same either way, but each similarity is one
+ * scalar dot product per vector, which costs as much as ~30 rows of the SIMD product.
+ */
+export type Similarities = 'both' | 'first' | 'none';
 
 /** Queries per kernel call: their products with every row stay in the L2 cache. */
 const CHUNK = 64;
@@ -64,7 +71,7 @@ export class RowMatrix {
   }
 
   /** For every vector (each `dim` long), its nearest and second-nearest row, as `nearestTwo` finds them. */
-  nearestTwo(vectors: readonly Float32Array[]): NearestBatch {
+  nearestTwo(vectors: readonly Float32Array[], similarities: Similarities = 'both'): NearestBatch {
     const n = vectors.length;
     const out: NearestBatch = { first: new Int32Array(n), firstSimilarity: new Float64Array(n), second: new Int32Array(n), secondSimilarity: new Float64Array(n) };
     const { k, dim } = this;
@@ -93,8 +100,7 @@ export class RowMatrix {
       f = this.kernel.f32;
       for (let t = 0; t < m; t++) {
         const v = vectors[c0 + t]!;
-        const o = (s.out >> 2) + t * this.kPad;
-        const delta = errorBound(dim, norm(v), this.rowNorm);
+        const delta = errorBound(dim, this.kernel.normBound(s.queries + t * strideBytes, this.stride), this.rowNorm);
         if (!Number.isFinite(delta)) {
           put(c0 + t, nearestTwo(v, this.rows, k, dim));
           continue;
@@ -102,6 +108,19 @@ export class RowMatrix {
         // Every row of the true top two is within 2δ of the second-largest float32 value.
         const count = this.kernel.scan(s.out + t * this.kPad * 4, k, true, s.idx, 2 * delta, -Infinity);
         const idx = this.kernel.i32;
+        if (count === 2 && similarities !== 'both') {
+          // Exactly two rows can be the top two; when their float32 values are more than 2δ
+          // apart, their order is certain too and only the similarities asked for are computed.
+          const j1 = idx[s.idx >> 2]!;
+          const j2 = idx[(s.idx >> 2) + 1]!;
+          const x1 = f[(s.out >> 2) + t * this.kPad + j1]!;
+          const x2 = f[(s.out >> 2) + t * this.kPad + j2]!;
+          if (Math.abs(x1 - x2) > 2 * delta) {
+            const [a, b] = x1 > x2 ? [j1, j2] : [j2, j1];
+            put(c0 + t, { first: a, firstSimilarity: similarities === 'first' ? dot(v, this.rows, a * dim) : NaN, second: b, secondSimilarity: NaN });
+            continue;
+          }
+        }
         candidates.length = 0;
         for (let c = 0; c < count; c++) candidates.push(idx[(s.idx >> 2) + c]!);
         let first = -1;

@@ -28,6 +28,8 @@
  *   ;; with a1 ≥ a2 the two largest values, written to $idx; returns how many
  *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)
  *   for j: if row[j] ≥ floor: idx[count++] = j)
+ *
+ * (func (export "sumsq") (param $v $dimb i32) (result f32)   ;; Σ v_i² in float32, four lanes
  */
 import { assembleModule, F32, I32, instantiate, op, simdModule, V128, type WasmMemory } from './wasm-asm.js';
 
@@ -111,9 +113,25 @@ function scanBody(): number[] {
   ];
 }
 
+function sumsqBody(): number[] {
+  const V = 0, DB = 1, Q = 2, E = 3, ACC1 = 4, X1 = 5;
+  return [
+    ...op.v128zero, ...op.set(ACC1),
+    ...op.get(V), ...op.set(Q), ...op.get(V), ...op.get(DB), ...op.i32add, ...op.set(E),
+    ...op.block, ...op.loop,
+    ...op.get(Q), ...op.get(E), ...op.i32geU, ...op.brIf(1),
+    ...op.get(Q), ...op.v128load(), ...op.tee(X1), ...op.get(X1), ...op.f32x4mul, ...op.get(ACC1), ...op.f32x4add, ...op.set(ACC1),
+    ...op.get(Q), ...op.i32const(16), ...op.i32add, ...op.set(Q),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.get(ACC1), ...op.f32x4extractLane(0), ...op.get(ACC1), ...op.f32x4extractLane(1), ...op.f32add,
+    ...op.get(ACC1), ...op.f32x4extractLane(2), ...op.get(ACC1), ...op.f32x4extractLane(3), ...op.f32add, ...op.f32add,
+  ];
+}
+
 const assemble = () => assembleModule([
   { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() },
   { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
+  { name: 'sumsq', params: 2, result: F32, locals: [[2, I32], [2, V128]], body: sumsqBody() },
 ]);
 
 /** Which arithmetic the batched selection paths use (see `setSelectionKernel`). */
@@ -168,6 +186,7 @@ export class DotKernel {
   readonly simd: boolean;
   private readonly memory: WasmMemory;
   private readonly wasmGemm: ((qp: number, nq: number, r: number, nr: number, dimb: number, out: number, ldo: number) => void) | undefined;
+  private readonly wasmSumsq: ((v: number, dimb: number) => number) | undefined;
   private readonly wasmScan: ((row: number, n: number, second: number, idx: number, slack: number, floorMin: number) => number) | undefined;
   private top = 1024;
   private f32View: Float32Array;
@@ -177,10 +196,11 @@ export class DotKernel {
   constructor(mode: SelectionKernel = selectionKernel()) {
     const module = mode === 'simd' ? simdModule('dot', assemble) : null;
     if (module) {
-      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan'] };
+      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
       this.memory = e.memory;
       this.wasmGemm = e.gemm;
       this.wasmScan = e.scan;
+      this.wasmSumsq = e.sumsq;
     } else {
       let buffer = new ArrayBuffer(PAGE_BYTES);
       this.memory = {
@@ -195,6 +215,7 @@ export class DotKernel {
       };
       this.wasmGemm = undefined;
       this.wasmScan = undefined;
+      this.wasmSumsq = undefined;
     }
     this.simd = this.wasmGemm !== undefined;
     this.viewOf = this.memory.buffer;
@@ -286,6 +307,22 @@ export class DotKernel {
     let count = 0;
     for (let j = 0; j < n; j++) if (f[(row >> 2) + j]! >= floor) a[(idx >> 2) + count++] = j;
     return count;
+  }
+
+  /**
+   * An upper bound of the Euclidean norm of the `floats` values at `at` (a multiple of 4, from a
+   * 16-aligned address): the float32 sum of squares, which is within γ_n of the real one (every
+   * term is non-negative), enlarged by that much; NaN or Infinity when a value is not finite.
+   */
+  normBound(at: number, floats: number): number {
+    if (!this.wasmSumsq) {
+      const f = this.f32;
+      let s = 0;
+      for (let i = 0; i < floats; i++) s += f[(at >> 2) + i]! * f[(at >> 2) + i]!;
+      return Math.sqrt(s) * (1 + 1e-12);
+    }
+    const s = this.wasmSumsq(at, floats * 4);
+    return Math.sqrt(s * (1 + 4 * (floats + 2) * U32) + floats * 2 ** -126) * (1 + 1e-12);
   }
 
   private refresh(): void {

@@ -111,7 +111,7 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     const distance = new Float64Array(n);
     if (n > 0) {
       if (options.halfLife > 0) sketches.tick(n / options.halfLife);
-      const near = store.assignBatch(vectors);
+      const near = store.assignBatch(vectors, 'first');
       for (let i = 0; i < n; i++) {
         assignment[i] = near.first[i]!;
         distance[i] = Math.max(0, 1 - near.firstSimilarity[i]!);
@@ -139,7 +139,7 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     if (fold.reseeded) {
       // The clusters changed meaning: rebuild the sketches from the warm-up sample.
       sketches.clear();
-      const near = store.assignBatch(fold.reseeded.sample);
+      const near = store.assignBatch(fold.reseeded.sample, 'first');
       for (let i = 0; i < near.first.length; i++) sketches.add(near.first[i]!, Math.max(0, 1 - near.firstSimilarity[i]!), fold.reseeded.weight);
     }
     sketches.flush();

@@ -1,5 +1,5 @@
 import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
-import { DotKernel, errorBound, norm, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
+import { DotKernel, errorBound, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
 import { clampSimilarity, dot, subSeed, vectorBytes, vectorFromBytes } from '../centroids/vectors.js';
 import type { AnnIndex, AnnIndexFactory } from './ann.js';
 
@@ -369,7 +369,7 @@ export class ClusterIndexStore implements StateStore {
       for (let t = 0; t < m; t++) {
         const q = list[c0 + t]!;
         const v = vectors[q % n]!;
-        const delta = errorBound(this.dim, norm(v), this.maxNorm);
+        const delta = errorBound(this.dim, this.kernel.normBound(s.queries + t * strideBytes, this.stride), this.maxNorm);
         if (Number.isFinite(delta)) {
           // Rows within 2δ of the best float32 value and within δ of the threshold.
           const count = this.kernel.scan(s.out + t * ldo * 4, c.count, false, s.idx, 2 * delta, threshold - delta);
@@ -464,8 +464,9 @@ export class ClusterIndexStore implements StateStore {
     const c = this.clusters[e.cluster]!;
     const label = c.count;
     if (label % PAGE_ROWS === 0) c.pages.push(this.takePage());
-    this.kernel.f32.set(e.vector, this.rowIndex(c, label));
-    const nv = norm(e.vector);
+    const at = this.rowIndex(c, label);
+    this.kernel.f32.set(e.vector, at);
+    const nv = this.kernel.normBound(at * 4, this.stride);
     if (!(nv <= this.maxNorm)) this.maxNorm = nv;
     c.count++;
     c.seqs.push(e.seq);

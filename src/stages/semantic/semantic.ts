@@ -102,7 +102,7 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
     index.setClusterCount(store.k);
     // One matrix product assigns the batch; one call per batch looks every document up in its
     // cluster and the next-nearest one and adds it (see ClusterIndexStore.nearestAbove).
-    const near = store.assignBatch(vectors);
+    const near = store.assignBatch(vectors, 'none');
     const assignment = near.first;
     const ids = positions.map((p) => (batch[p] as DocItem).doc.id);
     const hits = index.nearestAbove({ vectors, clusters: near.first, alternates: near.second, ids }, threshold);
@@ -119,7 +119,7 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
       };
     });
     const fold = centroids.end(vectors, assignment, version);
-    if (fold.reseeded) index.refile((vs) => store.assignBatch(vs).first, store.k);
+    if (fold.reseeded) index.refile((vs) => store.assignBatch(vs, 'none').first, store.k);
     const before = deps.counts.value;
     const counts = { seen: before.seen + vectors.length, dropped: before.dropped + dropped };
     deps.counts.set(counts);
