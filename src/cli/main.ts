@@ -3,7 +3,7 @@
 // need them so that `d4 --help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
-import { collect, positiveInt, stageList } from './options.js';
+import { collect, portArg, positiveInt, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
 
 const STAGES = [...stageDefinitions.keys()];
@@ -114,7 +114,10 @@ function kafkaRunOptions(c: Command): Command {
     .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
     .addOption(schemaIdOption())
     .option('--verbose', 'log every committed window')
-    .option('--json', 'print the final summary as one JSON line');
+    .option('--json', 'print the final summary as one JSON line')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a live dashboard at / (0: any free port; the address is logged)', portArg('--metrics-port'))
+    .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1, loopback only)')
+    .option('--metrics-hold <ms>', 'after the run ends, keep serving the final metrics this long (so a last scrape sees the totals)', positiveInt('--metrics-hold'));
 }
 
 kafkaRunOptions(program.command('run')
