@@ -50,3 +50,30 @@ export async function launchBrowser() {
   const { chromium } = await import('playwright-core');
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 }
+
+export interface PageFacts {
+  /** Every chart: its element id, the points it draws, whether uPlot made its canvas. */
+  readonly charts: { id: string; points: number; canvas: boolean }[];
+  /** data-stat id → the value shown. */
+  readonly stats: Record<string, string>;
+  readonly errors: string[];
+}
+
+/** Opens a page in headless chromium, waits until it has drawn `drawn` times, reads its charts and figures, writes a screenshot. */
+export async function inspectPage(url: string, screenshot: string, drawn = 1): Promise<PageFacts> {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(`Number(document.body.getAttribute("data-drawn")) >= ${drawn}`, undefined, { timeout: 20_000 });
+    const charts = await page.$$eval('.chart', (els) => els.map((e) => ({ id: e.id, points: Number(e.getAttribute('data-points')), canvas: e.querySelector('canvas') !== null })));
+    const stats = Object.fromEntries(await page.$$eval('[data-stat]', (els) => els.map((e) => [e.getAttribute('data-stat')!, e.querySelector('[data-value]')!.getAttribute('data-value')!])));
+    await page.screenshot({ path: screenshot, fullPage: true });
+    return { charts, stats, errors };
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../topology/registry.js';
 import { applyOverrides, buildStages } from '../topology/topology.js';
@@ -10,6 +10,8 @@ import { createHasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { EmbedderError } from '../stages/embed/types.js';
+import type { SemanticReport } from '../stages/semantic/semantic.js';
+import type { PrototypeReport } from '../stages/prototype/prototype.js';
 import { embedderFactory, centroidFiles, countDocuments, formatReport, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
 
 export interface CurateCliOptions {
@@ -32,6 +34,8 @@ export interface CurateCliOptions {
   readonly expectedDocs?: number;
   readonly progress: boolean;
   readonly json: boolean;
+  /** --report: write <out>/report.html at the end. */
+  readonly report?: boolean;
 }
 
 export async function curateCommand(input: string, opts: CurateCliOptions): Promise<number> {
@@ -42,7 +46,8 @@ export async function curateCommand(input: string, opts: CurateCliOptions): Prom
   const specs = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: type === 'embed' ? embedOptions(opts) : selectionStageOptions(type, opts, expectedDocs) })), opts.set);
   const deps = await embedDeps(opts);
   // Ratio reports go to stderr as the stream runs, unless a progress bar owns the terminal.
-  const selection = await selectionDeps(opts.stages, opts.progress && process.stderr.isTTY ? undefined : (line) => console.error(line));
+  const reports: (SemanticReport | PrototypeReport)[] = [];
+  const selection = await selectionDeps(opts.stages, opts.progress && process.stderr.isTTY ? undefined : (line) => console.error(line), (r) => reports.push(r));
   const pipeline = composePipeline(await buildStages(specs, { hasher, ...deps, ...selection.deps }).catch(async (e: unknown) => {
     await deps.embeddingStore?.close?.();
     throw e instanceof EmbedderError && !e.retriable ? new ConfigError(e.message) : e;
@@ -50,6 +55,11 @@ export async function curateCommand(input: string, opts: CurateCliOptions): Prom
   try {
     const code = await run(input, opts, pipeline);
     if (!opts.json) for (const r of selection.last.values()) console.log(`  ${formatReport(r)}`);
+    if (reports.length) writeFileSync(join(opts.out, 'selection.json'), JSON.stringify({ reports }) + '\n'); // for d4 report
+    if (opts.report) {
+      const { writeReport } = await import('../observe/report.js');
+      console.error(`report: ${resolve(await writeReport(opts.out))}`);
+    }
     return code;
   } finally {
     await pipeline.close();

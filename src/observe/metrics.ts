@@ -189,6 +189,10 @@ export class RunMetrics implements RunObserver {
     if (this.phase === 'starting') this.phase = 'restored';
   }
 
+  isReady(): boolean {
+    return this.phase === 'consuming';
+  }
+
   ready(): void {
     this.phase = 'consuming';
     this.readyGauge.set(1);

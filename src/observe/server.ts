@@ -1,8 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RunMetrics } from './metrics.js';
-import { dashboardView, seriesKey, type Sample } from './views.js';
+import type { Registry } from 'prom-client';
+import { dashboardView, seriesKey, type PageView, type Sample } from './views.js';
 import { renderPage } from './page.js';
+
+/** What a server exposes: a registry, and a phase that says whether the process is ready. */
+export interface Observed {
+  readonly registry: Registry;
+  readonly phase: string;
+  readonly startedAt: number;
+  isReady(): boolean;
+}
 
 export interface MetricsServerOptions {
   readonly port: number;
@@ -14,10 +22,12 @@ export interface MetricsServerOptions {
   readonly sampleSeconds?: number;
   /** Samples kept; when full, every other one is dropped (the history thins out, it never ends). */
   readonly maxSamples?: number;
+  /** The dashboard's page from the history (default: the curation run's dashboard). */
+  readonly view?: (samples: readonly Sample[], subtitle: string) => PageView;
 }
 
 /** The registry's d4_* series as one sample (histograms as their _bucket, _sum and _count series). */
-export async function sampleRegistry(metrics: RunMetrics): Promise<Sample> {
+export async function sampleRegistry(metrics: Observed): Promise<Sample> {
   const v: Record<string, number> = {};
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     if (!m.name.startsWith('d4_')) continue;
@@ -41,7 +51,7 @@ export class MetricsServer {
   private readonly maxSamples: number;
   private sampling: Promise<void> = Promise.resolve();
 
-  constructor(private readonly metrics: RunMetrics, private readonly options: MetricsServerOptions) {
+  constructor(private readonly metrics: Observed, private readonly options: MetricsServerOptions) {
     this.maxSamples = options.maxSamples ?? 1800;
   }
 
@@ -91,7 +101,7 @@ export class MetricsServer {
       case '/healthz':
         return this.send(res, 200, 'text/plain', 'ok\n');
       case '/readyz': {
-        const ready = this.metrics.phase === 'consuming';
+        const ready = this.metrics.isReady();
         return this.send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready, phase: this.metrics.phase }) + '\n');
       }
       case '/':
@@ -108,7 +118,7 @@ export class MetricsServer {
 
   private view() {
     const subtitle = `${this.options.title ?? 'd4'} · ${this.metrics.phase} · up ${Math.round((Date.now() - this.metrics.startedAt) / 1000)} s`;
-    return dashboardView(this.samples, subtitle);
+    return (this.options.view ?? dashboardView)(this.samples, subtitle);
   }
 
   private send(res: ServerResponse, status: number, type: string, body: string): void {

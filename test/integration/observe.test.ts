@@ -8,7 +8,7 @@ import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, root, sharedData, tempDir } from '../helpers.js';
 import { brokers, d4, namespace, writeTopology } from './kafka-helpers.js';
-import { launchBrowser, parseExposition, sampleValue, type PromSample } from '../observe-tools.js';
+import { inspectPage, parseExposition, sampleValue, type PromSample } from '../observe-tools.js';
 
 const DEDUP = '  - { id: exact, type: exact }\n  - { id: near, type: near }';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,28 +95,15 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   assert.ok(parsedDuring.some((s) => sum(s, 'd4_documents_in_total') < 1129), 'a scrape saw the run before its end');
 
   // The browser: the dashboard's charts have data and its figures are the final metrics'.
-  const browser = await launchBrowser();
   const shot = join(tempDir(), 'dashboard.png');
-  let shown: Record<string, string>;
-  try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${url}/`);
-    await page.waitForFunction('Number(document.body.getAttribute("data-drawn")) >= 2', undefined, { timeout: 15_000 }); // drawn, then redrawn from /api/view
-    const charts = await page.$$eval('.chart', (els) => els.map((e) => ({ id: e.id, points: Number(e.getAttribute('data-points')), canvas: e.querySelector('canvas') !== null })));
-    assert.ok(charts.length >= 6, `charts: ${charts.map((c) => c.id).join(', ')}`);
-    for (const c of charts) {
-      assert.ok(c.canvas, `${c.id} is drawn`);
-      assert.ok(c.points > 0, `${c.id} has data points`);
-    }
-    shown = Object.fromEntries(await page.$$eval('[data-stat]', (els) => els.map((e) => [e.getAttribute('data-stat')!, e.querySelector('[data-value]')!.getAttribute('data-value')!])));
-    await page.screenshot({ path: shot, fullPage: true });
-    assert.deepEqual(errors, [], 'no console error');
-  } finally {
-    await browser.close();
+  const page = await inspectPage(`${url}/`, shot, 2); // drawn, then redrawn from /api/view
+  assert.ok(page.charts.length >= 6, `charts: ${page.charts.map((c) => c.id).join(', ')}`);
+  for (const c of page.charts) {
+    assert.ok(c.canvas, `${c.id} is drawn`);
+    assert.ok(c.points > 0, `${c.id} has data points`);
   }
+  assert.deepEqual(page.errors, [], 'no console error');
+  const shown = page.stats;
   assert.ok(statSync(shot).size > 10_000, 'a screenshot was written');
   if (process.env.D4_UPDATE_SCREENSHOTS) copyFileSync(shot, join(root, 'docs', 'dashboard.png'));
 
