@@ -49,6 +49,9 @@ inputOptions(program.command('curate'), 'documents per batch: bounds memory, and
   .option('--no-progress', 'no progress bar (it only shows on a terminal anyway)')
   .option('--json', 'print the summary as one JSON line instead of a table')
   .option('--report', 'also write <out>/report.html (see d4 report); its path is printed on stderr')
+  .option('--metrics-port <port>', 'serve Prometheus metrics and the live dashboard while curating, as d4 run does (0: any free port)', portArg('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
+  .option('--metrics-hold <ms>', 'after the run, keep serving the final metrics this long', positiveInt('--metrics-hold'))
   .addHelpText('after', `
 Stages:
 ${[...stageDefinitions.values()].map((d) => `  ${d.type.padEnd(10)} ${d.summary}`).join('\n')}

@@ -34,7 +34,7 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   await d4(['run', t.path, '--until-idle', '2500']);
   await d4(['produce', join(dir, 'second.jsonl'), '--topic', t.crawl, '--format', 'json']);
 
-  const worker = spawn(process.execPath, [cli, 'run', t.path, '--metrics-port', '0', '--metrics-hold', '120000', '--until-idle', '3000', '--window', '128', '--json'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const worker = spawn(process.execPath, [cli, 'run', t.path, '--metrics-port', '0', '--metrics-hold', '120000', '--until-idle', '8000', '--window', '128', '--json'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
   let stdout = '';
   let stderr = '';
   worker.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
