@@ -138,3 +138,31 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   assert.equal(Number(shown.dead_lettered), summary.dead_lettered_total);
   assert.ok(Math.abs(Number(shown.kept_fraction) - summary.kept / (summary.in - summary.dead_lettered_total)) < 1e-3);
 });
+
+test('d4 feed --serve --metrics-port: the documents a trainer received are the ones /metrics counts', async (t0) => {
+  const topic = `${namespace('feed-metrics')}.curated`;
+  await d4(['produce', sharedData('web/fineweb-300.jsonl'), '--topic', topic]);
+  const server = spawn(process.execPath, [cli, 'feed', '--topic', topic, '--serve', '0', '--metrics-port', '0', '--batch-size', '32'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  t0.after(() => { if (server.exitCode === null) server.kill('SIGKILL'); });
+  let stderr = '';
+  const urls = await new Promise<{ feed: string; metrics: string }>((resolve, reject) => {
+    server.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /metrics at (http:\/\/\S+)\/metrics/.exec(stderr);
+      const f = /serving (http:\/\/\S+)/.exec(stderr);
+      if (m && f) resolve({ metrics: m[1]!, feed: f[1]! });
+    });
+    server.once('exit', (code) => reject(new Error(`feed exited (${code}):\n${stderr}`)));
+  });
+  assert.equal((await get(`${urls.metrics}/readyz`)).status, 200);
+  const base = new URL(urls.feed);
+  const lines = (await get(`${base.origin}/batches`)).body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { documents: unknown[]; tokens: number });
+  const documents = lines.reduce((a, b) => a + b.documents.length, 0);
+  assert.equal(documents, 300);
+  const m = await parseExposition((await get(`${urls.metrics}/metrics`)).body);
+  assert.equal(sampleValue(m, 'd4_feed_documents_total'), 300);
+  assert.equal(sampleValue(m, 'd4_feed_batches_total'), lines.length);
+  assert.equal(sampleValue(m, 'd4_feed_tokens_total'), lines.reduce((a, b) => a + b.tokens, 0));
+  server.kill('SIGTERM');
+  assert.equal(await new Promise((r) => server.once('close', r)), 0, stderr);
+});
