@@ -107,7 +107,8 @@ async function runScenario(s: Scenario, b: string[]): Promise<Result> {
   });
   try {
     for (;;) { // ready: restored and consuming (the model is loaded)
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      if (worker.exitCode !== null) throw new Error(`worker exited (${worker.exitCode}) before it was ready:\n${stderr}`);
+      if ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200) break;
       await sleep(200);
     }
     let seq = 0;
@@ -121,6 +122,7 @@ async function runScenario(s: Scenario, b: string[]): Promise<Result> {
     const waitDecided = async (n: number, timeoutMs: number) => {
       const until = Date.now() + timeoutMs;
       for (;;) {
+        if (worker.exitCode !== null) throw new Error(`worker exited (${worker.exitCode}):\n${stderr}`);
         const v = await scrape(url);
         if (docsIn(v) >= n || Date.now() > until) return v;
         await sleep(200);
@@ -171,6 +173,7 @@ async function main() {
     { name: 'dedup-50-small', topology: 'dedup', rate: 50, window: 64, lingerMs: 250, seconds: sec, warmup: 200, reference: 'dedup-50-defaults' },
     { name: 'dedup-500-defaults', topology: 'dedup', rate: 500, window: 1024, lingerMs: 2000, seconds: sec, warmup: 500 },
     { name: 'dedup-500-small', topology: 'dedup', rate: 500, window: 256, lingerMs: 250, seconds: sec, warmup: 500, reference: 'dedup-500-defaults' },
+    { name: 'dedup-500-medium', topology: 'dedup', rate: 500, window: 512, lingerMs: 1000, seconds: sec, warmup: 500, reference: 'dedup-500-defaults' },
     ...(process.argv.includes('--no-model') ? [] : [{ name: 'd4-sustained-small', topology: 'd4' as const, window: 64, lingerMs: 250, seconds: sec, warmup: 60 }]),
   ];
   console.log(`bench:latency on ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), broker ${b.join(',')}; ${sec} s of steady input per scenario`);
@@ -186,7 +189,8 @@ async function main() {
   const within = results.filter((r) => r.complete && r.latency_p99_s <= 5);
   console.log(`p99 within 5 s: ${within.map((r) => `${r.name} (window ${r.window}, linger ${r.linger_ms} ms)`).join('; ') || 'none'}`);
   console.log('(! = not every document was decided before the wait ran out; quantiles by linear interpolation inside histogram buckets, as histogram_quantile)');
-  const head = results.find((r) => r.name === 'dedup-500-small') ?? results[0]!;
+  // Headline: the 500 docs/s setting with the lowest p99 in this run.
+  const head = results.filter((r) => r.topology === 'dedup' && r.name.startsWith('dedup-500') && r.complete).sort((a, b) => a.latency_p99_s - b.latency_p99_s)[0] ?? results[0]!;
   console.log(JSON.stringify({
     bench: 'latency', scenario: head.name, rate_docs_per_s: head.rate_docs_per_s, window: head.window, linger_ms: head.linger_ms,
     latency_p50_s: head.latency_p50_s, latency_p95_s: head.latency_p95_s, latency_p99_s: head.latency_p99_s, p99_vs_defaults: head.p99_vs_reference ?? null,
