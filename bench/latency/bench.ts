@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { createKafka } from '../../src/io/kafka/client.js';
+import { chunkByBytes, createKafka, ensureTopics } from '../../src/io/kafka/client.js';
 import { bucketsOf, histogramQuantile, parseKey, seriesKey, type Buckets } from '../../src/observe/views.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -90,7 +90,7 @@ async function runScenario(s: Scenario, b: string[]): Promise<Result> {
   const kafka = createKafka(b, 'bench-latency');
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: `${ns}.crawl`, numPartitions: partitions, replicationFactor: 1 }] });
+  await ensureTopics(admin, [{ topic: `${ns}.crawl`, partitions }]);
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();
@@ -117,7 +117,7 @@ async function runScenario(s: Scenario, b: string[]): Promise<Result> {
         const id = `${ns}-${seq}`;
         return { key: id, value: JSON.stringify({ id, text: texts[seq++ % texts.length] }) };
       });
-      if (messages.length) await producer.send({ topic: `${ns}.crawl`, messages });
+      for (const chunk of chunkByBytes(messages)) await producer.send({ topic: `${ns}.crawl`, messages: chunk });
     };
     const waitDecided = async (n: number, timeoutMs: number) => {
       const until = Date.now() + timeoutMs;

@@ -1,3 +1,4 @@
+import { ConfigError } from '../topology/registry.js';
 import type { SemanticReport } from '../stages/semantic/semantic.js';
 import type { PrototypeReport } from '../stages/prototype/prototype.js';
 import { RunMetrics } from './metrics.js';
@@ -24,7 +25,12 @@ export class Observation {
     if (opts.metricsPort === undefined) return new Observation(undefined, undefined, 0, undefined);
     const metrics = new RunMetrics();
     const server = new MetricsServer(metrics, { port: opts.metricsPort, title, ...(opts.metricsHost ? { host: opts.metricsHost } : {}) });
-    const url = await server.start();
+    const url = await server.start().catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+        throw new ConfigError(`--metrics-port ${opts.metricsPort}: cannot listen on ${opts.metricsHost ?? '127.0.0.1'}:${opts.metricsPort} (${e.code}); pick another port, or 0 for any free one`);
+      }
+      throw e;
+    });
     log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/)`);
     return new Observation(metrics, server, opts.metricsHold ?? 0, url);
   }

@@ -63,6 +63,9 @@ export class MetricsServer {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host ?? '127.0.0.1', () => { server.off('error', reject); resolve(); });
     });
+    // The run (or --metrics-hold's timer) keeps the process alive, not the server: a command that
+    // fails before its run starts still exits.
+    server.unref();
     await this.sample();
     this.timer = setInterval(() => { void this.sample(); }, (this.options.sampleSeconds ?? 1) * 1000);
     this.timer.unref();
