@@ -10,6 +10,7 @@ import { runKafkaPipeline } from '../io/kafka/runner.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
+import { Observation, type ObserveCliOptions } from '../observe/cli.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -22,7 +23,7 @@ function codecOptions(opts: { schemaId?: number }) {
   return opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId };
 }
 
-export interface RunCliOptions {
+export interface RunCliOptions extends ObserveCliOptions {
   readonly brokers?: string;
   readonly set: string[];
   readonly appId?: string;
@@ -38,11 +39,11 @@ export interface RunCliOptions {
 }
 
 /** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
-export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
-  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
+  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line), observation?.onReport)).deps };
   if (types.includes('embed')) deps['createEmbedder'] = embedderFactory(modelsDir);
   return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
 }
@@ -54,10 +55,11 @@ interface Run {
   readonly startAt?: number;
 }
 
-async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions): Promise<number> {
+async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
+  observation.metrics?.addStages(pipeline.stages);
   const summary = await runKafkaPipeline(pipeline, {
     brokers,
     applicationId: run.applicationId,
@@ -73,12 +75,14 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
+    ...(observation.observer ? { observer: observation.observer } : {}),
     onBatch: (s) => {
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
     },
-  }).finally(() => pipeline.close());
+  }).then(async (s) => { await observation.finish(true, log); return s; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
+    .finally(() => pipeline.close());
   const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
   const extra = { ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}), application_id: run.applicationId, params_hash: pipeline.paramsHash, topics: run.sinks };
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
@@ -92,12 +96,13 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `run ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   return runPipeline(t, pipeline, {
     topology: `run ${path}`,
     applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
     sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ReplayCliOptions extends RunCliOptions {
@@ -117,7 +122,8 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     startAt = /^\d+$/.test(opts.from) ? Number(opts.from) : Date.parse(opts.from);
     if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
   }
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `replay ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   const tag = `${pipeline.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
   const base = t.application_id ?? `d4-${t.name}`;
   return runPipeline(t, pipeline, {
@@ -125,7 +131,7 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     applicationId: opts.appId ?? `${base}-replay-${tag}`,
     sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },
     ...(startAt !== undefined ? { startAt } : {}),
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ProduceCliOptions {
