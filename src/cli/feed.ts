@@ -1,4 +1,5 @@
 import { ConfigError } from '../topology/registry.js';
+import { codecOptionsFor } from './codec-options.js';
 import { batchLine, CheckpointError, describeBatchLimit, feed, FeedOptionsError, planFeed, type BatchLimit, type FeedBatch, type FeedOptions } from '../feed/index.js';
 import { resolveBrokers } from '../io/kafka/client.js';
 import { FeedSourceError, kafkaFeedSource, type KafkaFeedSource } from '../io/kafka/feed-source.js';
@@ -18,6 +19,7 @@ export interface FeedCliOptions {
   readonly serve?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 function feedOptions(opts: FeedCliOptions, source: KafkaFeedSource): FeedOptions {
@@ -58,7 +60,7 @@ export async function feedCommand(opts: FeedCliOptions): Promise<number> {
   const port = opts.serve === undefined ? undefined : Number(opts.serve);
   if (port !== undefined && (!/^\d+$/.test(opts.serve!) || port > 65535)) throw new ConfigError(`--serve must be a port number 0-65535 (0: any free port), got "${opts.serve}"`);
   const brokers = resolveBrokers(opts.brokers);
-  const source = kafkaFeedSource({ brokers, topic: opts.topic, codec: opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId }, log });
+  const source = kafkaFeedSource({ brokers, topic: opts.topic, codec: await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log), log });
   try {
     const base = feedOptions(opts, source);
     const plan = planOrConfigError(source.id, { ...base, ...(opts.resume !== undefined ? { resume: opts.resume } : {}) });

@@ -38,7 +38,8 @@ function inputOptions(c: Command, batchHelp: string): Command {
 
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
 const kafkaConfigOption = () => new Option('--kafka-config <file>', `Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password, ssl.truststore.*/ssl.ca.location, ssl.keystore.*, bootstrap.servers, schema.registry.*): TLS and SASL for the brokers and the schema registry (default: $${KAFKA_CONFIG_ENV})`);
-const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
+const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id')).conflicts('schemaRegistry');
+const schemaRegistryOption = () => new Option('--schema-registry <url>', 'a Confluent-compatible schema registry (e.g. the URL `npm run registry:up` prints): each record type\'s schema is registered under <topic>-value and records are framed with its id; framed records are read by the writer schema their id names (unknown ids are dead-lettered as unknown-schema-id). TLS and credentials: schema.registry.* / basic.auth.* in --kafka-config');
 
 inputOptions(program.command('curate'), 'documents per batch: bounds memory, and is the selection stages\' decision window')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
@@ -91,6 +92,8 @@ inputOptions(program.command('sweep'), 'documents per batch (the selection stage
   .argument('<input>', 'JSONL, JSONL.gz or a JSON array; or a topologies/*.yaml file: its crawl topic is the input and its embeddings topic the embeddings (--stages is then the topology\'s)')
   .addOption(brokersOption())
   .addOption(kafkaConfigOption())
+  .addOption(schemaIdOption())
+  .addOption(schemaRegistryOption())
   .option('--grid <stage.option=v1,v2,...>', 'an axis of the grid, e.g. --grid semantic.epsilon=0.03,0.05,0.07 --grid target-ratio=0.2,0.25 (repeatable)', collect, [])
   .addOption(new Option('--stages <list>', 'comma-separated stages, in order').default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
   .option('--set <stage.option=value>', 'fix a stage option for every point (repeatable)', collect, [])
@@ -125,6 +128,7 @@ function kafkaRunOptions(c: Command): Command {
     .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll', positiveInt('--max-batch-bytes'), 4 << 20)
     .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
     .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
     .option('--verbose', 'log every committed window')
     .option('--json', 'print the final summary as one JSON line');
 }
@@ -161,6 +165,7 @@ program.command('produce')
   .option('--max-bytes <n>', 'largest text in UTF-8 bytes (avro format; json lines go as they are)', positiveInt('--max-bytes'), 1_000_000)
   .option('--batch-size <n>', 'records per produce request', positiveInt('--batch-size'), 500)
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .action(async (input: string, opts) => {
     const { produceCommand } = await import('./kafka-commands.js');
     process.exitCode = await produceCommand(input, opts);
@@ -175,6 +180,7 @@ program.command('consume')
   .option('--max <n>', 'stop after this many records', positiveInt('--max'))
   .option('--idle-ms <ms>', 'stop after this long without a record', positiveInt('--idle-ms'), 3000)
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .action(async (opts) => {
     const { consumeCommand } = await import('./kafka-commands.js');
     process.exitCode = await consumeCommand(opts);
@@ -194,6 +200,7 @@ program.command('feed')
   .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .addHelpText('after', `
 Each epoch reads what is committed on the topic when it starts (read-committed), partitions
 merged round-robin, and delivers every record exactly once; its order depends only on those
@@ -215,6 +222,7 @@ program.command('export')
   .option('--parquet', 'also write shard-NNNNN.parquet beside each .jsonl.gz, the same documents (one shard is held in memory while it is written)')
   .option('--overwrite', 'replace the shards, manifest.json and SHA256SUMS of an earlier export in --out')
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .addHelpText('after', `
 Exit codes: 0 done (a warning on stderr when some records were not documents), 1 failed, 2 bad options.`)
   .action(async (input: string | undefined, opts) => {
@@ -228,9 +236,9 @@ try {
   if (e instanceof CommanderError) {
     // Help and version end here too, with exit code 0; the message was already printed.
     process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else if (e instanceof KafkaConfigError || e instanceof KafkaSecurityError) {
+  } else if (e instanceof KafkaConfigError || e instanceof KafkaSecurityError || (e instanceof Error && e.name === 'SchemaRegistryError')) {
     console.error(`d4: ${e.message}`);
-    process.exitCode = e.exitCode;
+    process.exitCode = (e as { exitCode?: number }).exitCode ?? 1;
   } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;
