@@ -17,6 +17,8 @@ export interface FeedCliOptions {
   readonly resume?: string;
   /** A port, as typed (0-65535). */
   readonly serve?: string;
+  readonly bind?: string;
+  readonly tokenFile?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
   readonly schemaRegistry?: string;
@@ -112,17 +114,21 @@ async function toStdout(opts: FeedCliOptions, source: KafkaFeedSource, options: 
 
 async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource, options: FeedOptions): Promise<number> {
   const { serveFeed } = await import('../io/http/feed-server.js');
+  const { httpAccess, describeAccess } = await import('../io/http/access.js');
+  const access = httpAccess(opts);
   const server = await serveFeed({
     port,
+    host: access.host,
+    ...(access.token ? { token: access.token } : {}),
     ...(opts.maxBatches !== undefined ? { maxBatches: opts.maxBatches } : {}),
     // A request without a token starts from --resume if one was given, else from the beginning.
     open: ({ resume }) => feed(source, { ...options, ...(resume ?? opts.resume ? { resume: resume ?? opts.resume } : {}) }),
     log,
   }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') throw new ConfigError(`--serve ${port}: cannot listen on 127.0.0.1:${port} (${e.code}); pick another port, or 0 for any free one`);
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new ConfigError(`--serve ${port}: cannot listen on ${access.host}:${port} (${e.code}); pick another port (0 for any free one) or --bind address`);
     throw e;
   });
-  log(`serving ${server.url} (NDJSON, one batch per line; ?resume=<checkpoint> to continue; Ctrl-C stops)`);
+  log(`serving ${server.url} (NDJSON, one batch per line; ?resume=<checkpoint> to continue; ${describeAccess(access)}; Ctrl-C stops)`);
   const sig = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

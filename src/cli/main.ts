@@ -198,6 +198,8 @@ program.command('feed')
   .option('--seed <seed>', 'shuffle seed, any string (default "0"); each epoch shuffles differently from the same seed')
   .option('--resume <checkpoint>', 'continue after the batch that carried this checkpoint; seed, shuffle buffer and batching come from it (giving different ones is an error)')
   .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
+  .option('--bind <address>', 'with --serve: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface); say so explicitly, and consider a token')
+  .option('--token-file <file>', `with --serve: require "Authorization: Bearer <token>", the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
   .addOption(schemaIdOption())
     .addOption(schemaRegistryOption())
@@ -236,7 +238,7 @@ try {
   if (e instanceof CommanderError) {
     // Help and version end here too, with exit code 0; the message was already printed.
     process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else if (e instanceof KafkaConfigError || e instanceof KafkaSecurityError || (e instanceof Error && e.name === 'SchemaRegistryError')) {
+  } else if (e instanceof KafkaConfigError || e instanceof KafkaSecurityError || (e instanceof Error && (e.name === 'SchemaRegistryError' || e.name === 'HttpAccessError'))) {
     console.error(`d4: ${e.message}`);
     process.exitCode = (e as { exitCode?: number }).exitCode ?? 1;
   } else if (e instanceof ConfigError) {
