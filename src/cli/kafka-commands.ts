@@ -10,6 +10,8 @@ import { runWorker } from '../io/kafka/worker.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
+import { Observation, type ObserveCliOptions } from '../observe/cli.js';
+import { codecOptionsFor } from './codec-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -18,16 +20,14 @@ const toJsonLine = (v: unknown) => JSON.stringify(v, (_k, x: unknown) =>
   x && typeof x === 'object' && (x as { type?: string }).type === 'Buffer' && Array.isArray((x as { data?: unknown }).data)
     ? Buffer.from((x as { data: number[] }).data).toString('base64') : x);
 
-function codecOptions(opts: { schemaId?: number }) {
-  return opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId };
-}
 
-export interface RunCliOptions {
+export interface RunCliOptions extends ObserveCliOptions {
   readonly brokers?: string;
   readonly set: string[];
   readonly appId?: string;
   readonly untilIdle?: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
   readonly maxBytes: number;
   readonly maxBatchBytes: number;
   readonly window: number;
@@ -43,11 +43,11 @@ export interface RunCliOptions {
  * stores. The model is loaded once per worker, when the first task that embeds is set up, and
  * shared by every task of the worker.
  */
-export async function topologyRuntime(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined) {
+export async function topologyRuntime(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation) {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
-  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
+  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line), observation?.onReport)).deps };
   let shared: Promise<Embedder> | undefined;
   if (types.includes('embed')) {
     const factory = embedderFactory(modelsDir);
@@ -69,8 +69,8 @@ export async function topologyRuntime(t: TopologySpec, sets: readonly string[], 
 type Runtime = Awaited<ReturnType<typeof topologyRuntime>>;
 
 /** For `d4 curate`/`sweep` callers that want one pipeline of the whole topology. */
-export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
-  const r = await topologyRuntime(t, sets, modelsDir);
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
+  const r = await topologyRuntime(t, sets, modelsDir, observation);
   return r.build(r.specs);
 }
 
@@ -81,10 +81,16 @@ interface Run {
   readonly startAt?: number;
 }
 
-async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliOptions): Promise<number> {
+async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${rt.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
+  observation.metrics?.addStages(rt.specs);
+  const embeddingsTopic = rt.specs.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
+  const codec = await codecOptionsFor(opts, {
+    writes: { document: run.sinks.kept, decision: run.sinks.decisions, deadLetter: run.sinks.deadLetter, ...(embeddingsTopic ? { embedding: embeddingsTopic } : {}) },
+    reads: [...(t.source.format === 'avro' ? [t.source.topic] : []), ...(embeddingsTopic ? [embeddingsTopic] : [])],
+  }, log);
   const { summary, embed } = await runWorker({
     brokers,
     applicationId: run.applicationId,
@@ -96,9 +102,9 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
     },
     hasher: rt.hasher,
     sinks: run.sinks,
-    embeddingsTopic: embeddingsTopicOf(t),
+    ...(embeddingsTopic ? { embeddingsTopic } : {}),
     decode: { idField: 'id', textField: 'text', maxBytes: opts.maxBytes },
-    codec: codecOptions(opts),
+    codec,
     window: opts.window,
     lingerMs: opts.lingerMs,
     ...(run.startAt !== undefined ? { startAt: run.startAt } : {}),
@@ -106,12 +112,14 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
+    ...(observation.observer ? { observers: [observation.observer] } : {}),
     onBatch: (s) => {
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       log(`decided here so far: ${s.in} (kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal})`);
     },
-  }).finally(() => rt.close());
+  }).then(async (r) => { await observation.finish(true, log); return r; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
+    .finally(() => rt.close());
   const extra = { ...(t.stages.some((s) => s.type === 'embed') ? { embed } : {}), application_id: run.applicationId, params_hash: rt.paramsHash, topics: run.sinks };
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
   else {
@@ -124,12 +132,13 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);
-  const rt = await topologyRuntime(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `run ${path}`, log);
+  const rt = await topologyRuntime(t, opts.set, opts.modelsDir, observation);
   return runTopology(t, rt, {
     topology: `run ${path}`,
     applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
     sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ReplayCliOptions extends RunCliOptions {
@@ -149,7 +158,8 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     startAt = /^\d+$/.test(opts.from) ? Number(opts.from) : Date.parse(opts.from);
     if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
   }
-  const rt = await topologyRuntime(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `replay ${path}`, log);
+  const rt = await topologyRuntime(t, opts.set, opts.modelsDir, observation);
   const tag = `${rt.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
   const base = t.application_id ?? `d4-${t.name}`;
   return runTopology(t, rt, {
@@ -157,7 +167,7 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     applicationId: opts.appId ?? `${base}-replay-${tag}`,
     sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },
     ...(startAt !== undefined ? { startAt } : {}),
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ProduceCliOptions {
@@ -170,14 +180,17 @@ export interface ProduceCliOptions {
   readonly maxBytes: number;
   readonly batchSize: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function produceCommand(input: string, opts: ProduceCliOptions): Promise<number> {
   if (input !== '-' && !existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
   const refusedLines: string[] = [];
+  if (opts.format === 'json' && (opts.schemaRegistry !== undefined || opts.schemaId !== undefined)) throw new ConfigError('--schema-registry and --schema-id frame Avro records; --format json sends each line as it is');
+  const codec = await codecOptionsFor(opts, { writes: { document: opts.topic }, reads: [] }, log);
   const r = await produceFile(input, {
     brokers: resolveBrokers(opts.brokers), topic: opts.topic, format: opts.format, partitions: opts.partitions,
-    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec: codecOptions(opts),
+    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec,
     onDeadLetter: (d) => refusedLines.push(toJsonLine(deadLetterJson(d))),
   });
   console.log(`produced ${r.produced} record(s) to ${opts.topic}${r.refused ? `; refused ${r.refused} that are not documents (below, on stderr)` : ''}`);
@@ -192,11 +205,13 @@ export interface ConsumeCliOptions {
   readonly max?: number;
   readonly idleMs: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function consumeCommand(opts: ConsumeCliOptions): Promise<number> {
+  const codec = opts.as === 'raw' ? {} : await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log);
   const n = await consumeTopic({
-    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec: codecOptions(opts), idleMs: opts.idleMs,
+    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec, idleMs: opts.idleMs,
     ...(opts.max !== undefined ? { max: opts.max } : {}),
     onRecord: (v) => { process.stdout.write(toJsonLine(v) + '\n'); },
   });

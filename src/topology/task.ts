@@ -98,6 +98,8 @@ export class Task {
 
   async process(records: readonly InRecord[]): Promise<WindowOutput> {
     const t0 = process.hrtime.bigint();
+    // With a schema registry: the writer schemas the window's records name, fetched before decoding.
+    if (this.sub.index === 0) await (this.ctx.sourceFormat === 'avro' ? this.ctx.codecs.document.prepare(records.map((m) => m.value)) : undefined);
     const travelling = this.sub.index === 0 ? this.fromSource(records) : this.fromUpstream(records);
     const items = await this.pipeline.process(travelling.map((t) => t.item));
     const out = this.route(travelling, items);
@@ -146,7 +148,7 @@ export class Task {
       } else {
         const r = c.document.decode(raw);
         item = 'error' in r
-          ? { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) }
+          ? { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', r.reason ?? 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) }
           : itemFromValue(r.value, raw, seq, o, decode);
       }
       out.push({ item: item as DocItem, key, recordTs: m.timestamp });

@@ -264,6 +264,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
           delete own.resumeAt;
         }
         own.windows.add(batch.messages.map(inRecord), BigInt(batch.lastOffset()));
+        observer.lag({ topic: batch.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
         await drain(key, false);
       }).catch(fail);
     };
