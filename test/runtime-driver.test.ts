@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDriver } from '../src/topology/memory-driver.js';
 import { planSubtopologies, type Subtopology } from '../src/topology/plan.js';
-import { Task } from '../src/topology/task.js';
+import { Task, upstreamWork } from '../src/topology/task.js';
 import { buildStages, type StageSpec } from '../src/topology/topology.js';
 import { composePipeline } from '../src/topology/pipeline.js';
 import { createHasher } from '../src/stages/text/hash.js';
@@ -25,6 +25,7 @@ async function driver(window = 32) {
     topics: { app: 'app', decisions: 'decisions', kept: 'kept', deadLetter: 'dlq', keptWithVectors: false, changelog: MemoryDriver.changelog },
     codecs: c, sourceFormat: 'avro', decode: { idField: 'id', textField: 'text', maxBytes: 1_000_000 }, hasher, exactCaseFold: false,
     idPartition: (id, n) => id.length % n, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
+    ...(upstreamWork(plan[sub.index + 1]) ? { prepareNext: upstreamWork(plan[sub.index + 1])! } : {}),
   });
   const d = new MemoryDriver(plan, newTask, { window });
   crawl.forEach((doc, i) => d.produce('crawl', i % P, [{ key: doc.id, value: c.document.encode({ id: doc.id, url: null, fetched_at: null, content_type: null, language: null, text: doc.text, metadata: {} }), timestamp: 1_000 + i }]));

@@ -269,6 +269,10 @@ try {
   } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;
+  } else if (e instanceof Error && e.name === 'FatalRunError') {
+    // The run loop's own fatal errors say what happened; nothing was committed past the last good window.
+    console.error(`d4: ${e.message}${process.env.D4_DEBUG ? `\n${e.stack}` : ''}`);
+    process.exitCode = 1;
   } else {
     console.error(e);
     process.exitCode = 1;

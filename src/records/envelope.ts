@@ -19,6 +19,7 @@ export function toEnvelope(t: Travelling): EmbeddedDocument {
     record_ts: t.recordTs,
     evidence: item.evidence && Object.keys(item.evidence).length > 0 ? JSON.stringify(item.evidence) : null,
     notes: item.notes && Object.keys(item.notes).length > 0 ? JSON.stringify(item.notes) : null,
+    signature: item.signature ? { scheme: item.signature.scheme, words: Buffer.from(item.signature.words.buffer, item.signature.words.byteOffset, item.signature.words.byteLength) } : null,
     vector: v ? { model: v.model, pooling: v.pooling, dtype: v.dtype, values: Buffer.from(v.values.buffer, v.values.byteOffset, v.values.byteLength), tokens: v.tokens, truncated: v.truncated } : null,
   };
 }
@@ -31,11 +32,18 @@ export function fromEnvelope(e: EmbeddedDocument, seq: number): Travelling {
     Buffer.from(values.buffer).set(b); // copy: the record's bytes may not be 4-aligned
     vector = { model: e.vector.model, pooling: e.vector.pooling, dtype: e.vector.dtype, values, tokens: e.vector.tokens, truncated: e.vector.truncated, cached: true };
   }
+  let signature: DocItem['signature'];
+  if (e.signature) {
+    const words = new Uint32Array(e.signature.words.byteLength / 4);
+    Buffer.from(words.buffer).set(e.signature.words);
+    signature = { scheme: e.signature.scheme, words };
+  }
   const item: DocItem = {
     kind: 'doc', seq, origin: e.origin, doc: e.document,
     ...(e.evidence ? { evidence: JSON.parse(e.evidence) as Evidence } : {}),
     ...(e.notes ? { notes: JSON.parse(e.notes) as Record<string, string | number | boolean> } : {}),
     ...(vector ? { vector } : {}),
+    ...(signature ? { signature } : {}),
   };
   return { item, key: [e.order_ts, e.order_partition, e.order_offset], recordTs: e.record_ts };
 }

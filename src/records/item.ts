@@ -32,6 +32,8 @@ export interface DocItem {
   /** Evidence for the keep decision, from the last stage that judged the document (e.g. its cluster and distance). */
   readonly evidence?: Evidence;
   readonly vector?: Vector;
+  /** The near stage's signature, when an upstream task computed it (empty: no shingle to compare). */
+  readonly signature?: { readonly scheme: string; readonly words: Uint32Array };
   /** Per-item facts a later stage or the summary may want (e.g. truncation), never decisions. */
   readonly notes?: Readonly<Record<string, string | number | boolean>>;
 }

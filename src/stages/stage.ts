@@ -50,6 +50,12 @@ export interface StageDefinition<O extends Record<string, unknown> = Record<stri
    * index (a single-partition sub-topology).
    */
   readonly partitioning: Partitioning;
+  /**
+   * Per-document work the stage lets the tasks before its sub-topology do (e.g. near's shingling
+   * and signing, so that its one index task only looks up): applied to every live document
+   * forwarded to the stage's sub-topology. Its result must be what the stage would compute itself.
+   */
+  upstream?(options: O): ((item: DocItem) => DocItem) | undefined;
   build(id: string, options: O, deps: StageDeps): BuiltStage | Promise<BuiltStage>;
 }
 

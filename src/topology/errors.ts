@@ -29,7 +29,16 @@ export function classify(e: unknown): D4Error {
   if (/INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|old epoch|fenced|TRANSACTIONAL_ID_AUTHORIZATION/i.test(text)) {
     return new TaskFencedError(err.message ?? String(e), { cause: e });
   }
-  return new D4Error(err.message ?? String(e), { retriable: err.retriable === true, cause: e });
+  return new D4Error(err.message ?? String(e), { retriable: err.retriable === true || unreachable(e), cause: e });
+}
+
+/** The broker could not be reached (down, restarting, network): worth waiting for, whatever the client's own retries concluded. */
+function unreachable(e: unknown): boolean {
+  for (let c = e as { name?: string; message?: string; cause?: unknown } | undefined, depth = 0; c && depth < 6; c = c.cause as typeof c, depth++) {
+    if (c.name === 'KafkaJSConnectionError' || c.name === 'KafkaJSRequestTimeoutError' || c.name === 'KafkaJSConnectionClosedError') return true;
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection error|Connection timeout|Closed connection|Broker not connected|not connected/i.test(c.message ?? '')) return true;
+  }
+  return false;
 }
 
 export interface RetryOptions {

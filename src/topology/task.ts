@@ -8,6 +8,8 @@ import { normalizeText } from '../stages/text/normalize.js';
 import type { StateStore } from '../state/store.js';
 import type { Pipeline } from './pipeline.js';
 import { taskId, type Subtopology } from './plan.js';
+import { stageDefinition } from './registry.js';
+import { resolveStageOptions } from './topology.js';
 import { IDLE_OFFSET, OrderClock, ReorderBuffer, compareKeys, type OrderKey } from './reorder.js';
 
 /** One input record of a task, as any driver (Kafka, in-memory) hands it over. */
@@ -67,6 +69,15 @@ export interface TaskContext {
   readonly idPartition: (id: string, partitions: number) => number;
   /** The sub-topology after this one is ordered: send watermarks to every partition of it. */
   readonly nextOrdered: boolean;
+  /** What the next sub-topology's first stage lets this task do per forwarded document (see StageDefinition.upstream). */
+  readonly prepareNext?: (item: DocItem) => DocItem;
+}
+
+/** The next sub-topology's first stage's upstream work, if it declares any. */
+export function upstreamWork(next: Subtopology | undefined): ((item: DocItem) => DocItem) | undefined {
+  const first = next?.stages[0];
+  if (!first) return undefined;
+  return stageDefinition(first.type).upstream?.(resolveStageOptions(first, `stage ${first.id}`));
 }
 
 /**
@@ -223,7 +234,8 @@ export class Task {
         records.push({ topic: topics.decisions, key: item.doc.id, value: c.decision.encode(item.drop) });
       } else if (next) {
         forwarded++;
-        const value = c.embeddedDocument.encode(toEnvelope({ item, key: t.key, recordTs: t.recordTs }));
+        const fwd = this.ctx.prepareNext ? this.ctx.prepareNext(item) : item;
+        const value = c.embeddedDocument.encode(toEnvelope({ item: fwd, key: t.key, recordTs: t.recordTs }));
         records.push({ topic: next.topic, partition: this.route_(item.doc, next), key: item.doc.id, value });
       } else {
         const d = keepDecision(item, this.pipeline.paramsHash, item.evidence ?? {});

@@ -7,12 +7,12 @@ import type { DecodeOptions } from '../../records/decode.js';
 import type { Embedding } from '../../records/item.js';
 import type { Hasher } from '../../stages/text/hash.js';
 import { fanOut, type RunObserver } from '../../topology/events.js';
-import { classify, DEFAULT_RETRY, FatalRunError, TaskFencedError, type RetryOptions } from '../../topology/errors.js';
+import { classify, DEFAULT_RETRY, FatalRunError, retry, TaskFencedError, type RetryOptions } from '../../topology/errors.js';
 import { drainTask, TaskWindows, type Committer } from '../../topology/loop.js';
 import type { Pipeline } from '../../topology/pipeline.js';
 import { planSubtopologies, taskId, type Subtopology } from '../../topology/plan.js';
 import { Summary } from '../../topology/summary.js';
-import { Task, WATERMARK_HEADER, type WindowOutput, type InRecord, type OutRecord, type TaskTopics } from '../../topology/task.js';
+import { Task, upstreamWork, WATERMARK_HEADER, type WindowOutput, type InRecord, type OutRecord, type TaskTopics } from '../../topology/task.js';
 import type { StageSpec } from '../../topology/topology.js';
 import { stageDefinition } from '../../topology/registry.js';
 
@@ -49,9 +49,11 @@ export interface WorkerOptions {
 interface Owned {
   readonly task: Task;
   windows: TaskWindows;
+  producer: Producer;
+  /** A transaction failed for want of a broker: the next attempt starts from a fresh producer. */
+  broken?: boolean;
   /** Set up again after fencing: the consumer was sent back here; batches fetched before that are stale. */
   resumeAt?: bigint;
-  readonly producer: Producer;
   readonly topic: string;
 }
 
@@ -82,10 +84,20 @@ export interface WorkerResult {
 
 export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const { applicationId: app, log } = o;
-  const plan = planSubtopologies(app, o.source, o.stages);
   const kafka = createKafka(o.brokers, app);
   const admin = kafka.admin();
   await admin.connect();
+  // The crawl topic's own partition count cuts the topology (the topology's number is for creating it).
+  let partitions: number;
+  try {
+    await ensureTopics(admin, [{ topic: o.source.topic, partitions: o.source.partitions }]);
+    partitions = (await admin.fetchTopicMetadata({ topics: [o.source.topic] })).topics[0]!.partitions.length;
+  } catch (e) {
+    await admin.disconnect().catch(() => undefined);
+    throw e;
+  }
+  if (partitions !== o.source.partitions) log(`${o.source.topic} has ${partitions} partition(s) (the topology says ${o.source.partitions} for creating it): running ${partitions} task(s) per partitioned sub-topology`);
+  const plan = planSubtopologies(app, { topic: o.source.topic, partitions }, o.stages);
   const probe = createKafka(o.brokers, `${app}-probe`).admin({ retry: { retries: 0 } });
   const c = codecs(o.codec);
   const observer = fanOut(o.observers ?? []);
@@ -115,7 +127,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const consumer = kafka.consumer({ groupId: app, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 2_000, maxBytesPerPartition: o.maxBatchBytes, maxBytes: Math.max(o.maxBatchBytes, 1 << 20) });
 
   let busy: Promise<void> = Promise.resolve();
-  const serially = (f: () => Promise<void>) => (busy = busy.then(f, f));
+  let queued = 0; // work in the queue: never idle while windows are processed
+  const serially = (f: () => Promise<void>) => {
+    queued++;
+    const run = async () => { try { await f(); } finally { queued--; } };
+    return (busy = busy.then(run, run));
+  };
   const fail = (e: unknown) => {
     fatal = e instanceof FatalRunError ? e : new FatalRunError(`worker failed: ${(e as Error).stack ?? e}`);
     stop(fatal.message);
@@ -125,7 +142,22 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     async commit(task, records, end) {
       const own = [...owned.values()].find((x) => x.task === task);
       if (!own) throw new TaskFencedError(`task ${task.id} is no longer owned by this worker`);
-      await transact(own.producer, records, { topic: own.topic, partition: task.partition, end });
+      if (own.broken) {
+        // The last attempt lost the broker mid-transaction: a fresh producer under the same
+        // transactional id aborts what the old one left open, then the same outputs are sent again.
+        if (!assignment.has(`${own.topic}:${task.partition}`)) throw new TaskFencedError(`task ${task.id} was revoked while the broker was away`);
+        await own.producer.disconnect().catch(() => undefined);
+        own.producer = await transactionalProducer(kafka, `${app}-${task.id}`);
+        await (await own.producer.transaction()).abort();
+        own.broken = false;
+      }
+      try {
+        await transact(own.producer, records, { topic: own.topic, partition: task.partition, end });
+      } catch (e) {
+        const err = classify(e);
+        if (err.retriable) own.broken = true;
+        throw err;
+      }
     },
   };
 
@@ -154,8 +186,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     o.onBatch?.(summary);
   };
 
-  /** Sets up the tasks of newly assigned partitions: producers fence the old owners, then one restore reads their changelog partitions. */
-  const setUp = async (keys: readonly string[]) => {
+  /** Sets up the tasks of newly assigned partitions (retrying what the broker says is worth it: a new topic without a leader yet, an outage). */
+  const setUp = (keys: readonly string[]) => retry(() => setUpOnce(keys.filter((k) => !owned.has(k))), {
+    ...retryOptions,
+    onRetry: (e, attempt, delay) => log(`setting up tasks failed (${e.message}); retrying in ${delay} ms (${attempt}/${retryOptions.attempts - 1})`),
+  });
+
+  /** Producers fence the old owners, then one restore reads the tasks' changelog partitions. */
+  const setUpOnce = async (keys: readonly string[]) => {
     const fresh: Owned[] = [];
     const committed = new Map<string, bigint>();
     for (const t of new Set(keys.map((k) => k.slice(0, k.lastIndexOf(':'))))) {
@@ -163,7 +201,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
         for (const p of r.partitions) committed.set(`${t}:${p.partition}`, p.offset === '-1' ? -1n : BigInt(p.offset));
       }
     }
-    await Promise.all(keys.map(async (key) => {
+    const settled = await Promise.allSettled(keys.map(async (key) => {
       const topic = key.slice(0, key.lastIndexOf(':'));
       const partition = Number(key.slice(key.lastIndexOf(':') + 1));
       const sub = byTopic.get(topic)!;
@@ -171,6 +209,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       const task = new Task(sub, partition, pipeline, {
         topics, codecs: c, sourceFormat: o.source.format, decode: o.decode, hasher: o.hasher,
         exactCaseFold: exact?.options['caseFold'] === true, idPartition, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
+        ...withPrepare(upstreamWork(plan[sub.index + 1])),
       });
       const producer = await transactionalProducer(kafka, `${app}-${task.id}`);
       try {
@@ -183,8 +222,19 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       if (start < 0n) start = await startOffset(admin, topic, partition, sub.input.internal ? undefined : o.startAt);
       fresh.push({ task, windows: new TaskWindows(start, BigInt(o.window)), producer, topic });
     }));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const f of fresh) await f.producer.disconnect().catch(() => undefined);
+      throw failed.reason;
+    }
     const t0 = Date.now();
-    const restored = await restore(kafka, admin, app, fresh.map((f) => f.task), c, o.embeddingsTopic);
+    let restored: number;
+    try {
+      restored = await restore(kafka, admin, app, fresh.map((f) => f.task), c, o.embeddingsTopic);
+    } catch (e) {
+      for (const f of fresh) await f.producer.disconnect().catch(() => undefined);
+      throw e;
+    }
     for (const f of fresh) owned.set(`${f.topic}:${f.task.partition}`, f);
     const ids = fresh.map((f) => f.task.id).sort();
     if (ids.length > 0) log(`tasks ${ids.join(', ')}: set up${restored > 0 ? `, ${restored} changelog record(s) restored` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -228,21 +278,23 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   let brokerDownSince: number | undefined;
   try {
     const specs: TopicSpec[] = [
-      { topic: o.source.topic, partitions: o.source.partitions },
-      { topic: o.sinks.decisions, partitions: o.source.partitions },
-      { topic: o.sinks.kept, partitions: o.source.partitions },
+      { topic: o.sinks.decisions, partitions },
+      { topic: o.sinks.kept, partitions },
       { topic: o.sinks.deadLetter },
-      ...(topics.embeddings ? [{ topic: topics.embeddings, partitions: o.source.partitions, compacted: true }] : []),
+      ...(topics.embeddings ? [{ topic: topics.embeddings, partitions, compacted: true }] : []),
     ];
     for (const s of plan) {
       if (s.input.internal) specs.push({ topic: s.input.topic, partitions: s.input.partitions });
       for (const store of storesOf(s)) specs.push({ topic: changelogTopic(app, store), partitions: s.input.partitions, compacted: true });
     }
     await ensureTopics(admin, specs);
-    const meta = await admin.fetchTopicMetadata({ topics: [o.source.topic] });
-    const actual = meta.topics[0]!.partitions.length;
-    if (actual !== o.source.partitions) {
-      throw new FatalRunError(`${o.source.topic} has ${actual} partitions, the topology says ${o.source.partitions}: the internal topics and stores are cut for the topology's number; set source.partitions to ${actual}`);
+    // Internal topics made for another partition count would put documents in the wrong tasks.
+    const internal = plan.filter((s) => s.input.internal).map((s) => s.input.topic);
+    if (internal.length > 0) {
+      for (const t of (await admin.fetchTopicMetadata({ topics: internal })).topics) {
+        const want = plan.find((s) => s.input.topic === t.name)!.input.partitions;
+        if (t.partitions.length !== want) throw new FatalRunError(`${t.name} has ${t.partitions.length} partition(s), this topology needs ${want}: the crawl topic's partition count changed since the application started; run under a new --app-id (or delete the application's internal topics)`);
+      }
     }
 
     const eachBatch = async ({ batch }: EachBatchPayload) => {
@@ -342,7 +394,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     const idle = o.untilIdleMs;
     if (idle) {
       timers.push(setInterval(() => {
-        if (brokerDownSince !== undefined) { lastActivity = Date.now(); return; }
+        if (brokerDownSince !== undefined || queued > 0) { lastActivity = Date.now(); return; }
         if (Date.now() - lastActivity > idle) stop(`idle for ${idle} ms: stopping`);
       }, Math.min(idle, 500)));
     }
@@ -377,6 +429,7 @@ function storesOf(s: Subtopology): string[] {
   return names;
 }
 
+const withPrepare = (f: ReturnType<typeof upstreamWork>) => (f ? { prepareNext: f } : {});
 const stageStores = (s: StageSpec) => stageDefinition(s.type).stores(s.id);
 
 /** Where a partition with no committed offset starts: its beginning, or the first offset at or after `startAt`. */

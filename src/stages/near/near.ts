@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { z } from 'zod';
-import { dropDecision, type Item } from '../../records/item.js';
-import { LshStore } from '../../state/lsh-store.js';
+import { dropDecision, type DocItem, type Item } from '../../records/item.js';
+import { LshStore, signatureWords } from '../../state/lsh-store.js';
 import { paramsHash, type Hasher } from '../text/hash.js';
 import { normalizeText } from '../text/normalize.js';
 import { mapLive, type StageDefinition } from '../stage.js';
@@ -66,11 +66,19 @@ export function near(options: NearOptions, deps: NearDeps): OperatorFunction<Ite
   const { words, numPerm } = store;
   const exact = options.verify === 'exact';
 
+  const scheme = nearScheme(options);
   return mapLive((item) => {
-    const count = shingler.shingle(prepare(item.doc.text, options));
-    if (count === 0) return item;
-    signer.sign(shingler.hashes, count, signature);
-    const set = exact || store.keepShingles ? distinctSorted(shingler.hashes, count) : undefined;
+    let set: Uint32Array | undefined;
+    const carried = item.signature?.scheme === scheme && !(exact || store.keepShingles) ? item.signature.words : undefined;
+    if (carried) {
+      if (carried.length === 0) return item; // no shingle: nothing to compare
+      signature.set(carried);
+    } else {
+      const count = shingler.shingle(prepare(item.doc.text, options));
+      if (count === 0) return item;
+      signer.sign(shingler.hashes, count, signature);
+      set = exact || store.keepShingles ? distinctSorted(shingler.hashes, count) : undefined;
+    }
 
     const found = store.findCandidates(signature);
     const candidates = store.candidates;
@@ -98,6 +106,24 @@ export function near(options: NearOptions, deps: NearDeps): OperatorFunction<Ite
       }),
     };
   });
+}
+
+/**
+ * The per-document half of the near stage, for the tasks upstream of the one near index: shingles
+ * and signs the text and attaches the signature (empty when the text has no shingle), exactly as
+ * the stage itself would. The index task then only looks up and inserts.
+ */
+export function nearSigner(options: Pick<NearOptions, 'shingle' | 'ngram' | 'caseFold' | 'seed'> & { bands: number; rows: number }): (item: DocItem) => DocItem {
+  const shingler = new Shingler({ mode: options.shingle, n: options.ngram });
+  const numPerm = options.bands * options.rows;
+  const signer = new MinHasher(numPerm, options.seed);
+  const scheme = nearScheme(options);
+  return (item) => {
+    const count = shingler.shingle(prepare(item.doc.text, options));
+    const words = new Uint32Array(count === 0 ? 0 : signatureWords(numPerm));
+    if (count > 0) signer.sign(shingler.hashes, count, words);
+    return { ...item, signature: { scheme, words } };
+  };
 }
 
 /**
@@ -144,6 +170,7 @@ export const nearStage: StageDefinition<z.infer<typeof optionsSchema>> = {
     + `dropped when estimated Jaccard ≥ ${d.threshold}`,
   options: optionsSchema,
   stores: (id) => [`${id}-lsh`],
+  upstream: (options) => (options.verify === 'exact' ? undefined : nearSigner(options)),
   partitioning: 'single',
   build(id, options, deps) {
     const store = new LshStore({
