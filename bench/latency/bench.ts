@@ -196,7 +196,7 @@ async function main() {
     const ref = results.find((x) => x.name === s.reference);
     if (ref) { r.reference = ref.name; r.p99_vs_reference = Number((r.latency_p99_s / ref.latency_p99_s).toFixed(3)); }
     results.push(r);
-    console.log(`${r.name.padEnd(21)} ${String(r.window).padStart(6)} ${String(r.linger_ms).padStart(6)} ${r.rate_docs_per_s.toFixed(1).padStart(8)} ${String(r.decided).padStart(8)}${r.complete ? ' ' : '!'} ${[r.latency_p50_s, r.latency_p95_s, r.latency_p99_s, r.latency_mean_s].map((x) => x.toFixed(3).padStart(8)).join(' ')}  ${r.p99_vs_reference !== undefined ? `${r.p99_vs_reference.toFixed(2)}×` : '(reference)'}`);
+    console.log(`${r.name.padEnd(21)} ${String(r.window).padStart(6)} ${String(r.linger_ms).padStart(6)} ${r.rate_docs_per_s.toFixed(1).padStart(8)} ${String(r.decided).padStart(8)}${r.complete ? ' ' : '!'} ${[r.latency_p50_s, r.latency_p95_s, r.latency_p99_s, r.latency_mean_s].map((x) => x.toFixed(3).padStart(8)).join(' ')}  ${r.p99_vs_reference !== undefined ? `${r.p99_vs_reference.toFixed(2)}×` : scenarios.some((x) => x.reference === r.name) ? '(reference)' : '-'}`);
   }
   const within = results.filter((r) => r.complete && r.latency_p99_s <= 5);
   console.log(`p99 within 5 s: ${within.map((r) => `${r.name} (window ${r.window}, linger ${r.linger_ms} ms)`).join('; ') || 'none'}`);
