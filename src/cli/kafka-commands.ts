@@ -11,6 +11,7 @@ import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
 import { Observation, type ObserveCliOptions } from '../observe/cli.js';
+import { codecOptionsFor } from './codec-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -19,9 +20,6 @@ const toJsonLine = (v: unknown) => JSON.stringify(v, (_k, x: unknown) =>
   x && typeof x === 'object' && (x as { type?: string }).type === 'Buffer' && Array.isArray((x as { data?: unknown }).data)
     ? Buffer.from((x as { data: number[] }).data).toString('base64') : x);
 
-function codecOptions(opts: { schemaId?: number }) {
-  return opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId };
-}
 
 export interface RunCliOptions extends ObserveCliOptions {
   readonly brokers?: string;
@@ -29,6 +27,7 @@ export interface RunCliOptions extends ObserveCliOptions {
   readonly appId?: string;
   readonly untilIdle?: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
   readonly maxBytes: number;
   readonly maxBatchBytes: number;
   readonly window: number;
@@ -60,14 +59,19 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
   log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
   observation.metrics?.addStages(pipeline.stages);
+  const embeddingsTopic = pipeline.stages.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
+  const codec = await codecOptionsFor(opts, {
+    writes: { document: run.sinks.kept, decision: run.sinks.decisions, deadLetter: run.sinks.deadLetter, ...(embeddingsTopic ? { embedding: embeddingsTopic } : {}) },
+    reads: [...(t.source.format === 'avro' ? [t.source.topic] : []), ...(embeddingsTopic ? [embeddingsTopic] : [])],
+  }, log);
   const summary = await runKafkaPipeline(pipeline, {
     brokers,
     applicationId: run.applicationId,
     source: { topic: t.source.topic, format: t.source.format, partitions: t.source.partitions },
     sinks: run.sinks,
-    embeddingsTopic: embeddingsTopicOf(t),
+    embeddingsTopic,
     decode: { idField: 'id', textField: 'text', maxBytes: opts.maxBytes },
-    codec: codecOptions(opts),
+    codec,
     window: opts.window,
     lingerMs: opts.lingerMs,
     ...(run.startAt !== undefined ? { startAt: run.startAt } : {}),
@@ -144,14 +148,17 @@ export interface ProduceCliOptions {
   readonly maxBytes: number;
   readonly batchSize: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function produceCommand(input: string, opts: ProduceCliOptions): Promise<number> {
   if (input !== '-' && !existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
   const refusedLines: string[] = [];
+  if (opts.format === 'json' && (opts.schemaRegistry !== undefined || opts.schemaId !== undefined)) throw new ConfigError('--schema-registry and --schema-id frame Avro records; --format json sends each line as it is');
+  const codec = await codecOptionsFor(opts, { writes: { document: opts.topic }, reads: [] }, log);
   const r = await produceFile(input, {
     brokers: resolveBrokers(opts.brokers), topic: opts.topic, format: opts.format, partitions: opts.partitions,
-    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec: codecOptions(opts),
+    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec,
     onDeadLetter: (d) => refusedLines.push(toJsonLine(deadLetterJson(d))),
   });
   console.log(`produced ${r.produced} record(s) to ${opts.topic}${r.refused ? `; refused ${r.refused} that are not documents (below, on stderr)` : ''}`);
@@ -166,11 +173,13 @@ export interface ConsumeCliOptions {
   readonly max?: number;
   readonly idleMs: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function consumeCommand(opts: ConsumeCliOptions): Promise<number> {
+  const codec = opts.as === 'raw' ? {} : await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log);
   const n = await consumeTopic({
-    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec: codecOptions(opts), idleMs: opts.idleMs,
+    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec, idleMs: opts.idleMs,
     ...(opts.max !== undefined ? { max: opts.max } : {}),
     onRecord: (v) => { process.stdout.write(toJsonLine(v) + '\n'); },
   });

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { codecOptionsFor } from './codec-options.js';
 import { ConfigError } from '../topology/registry.js';
 import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology } from '../topology/topology.js';
 import { resolveBrokers } from '../io/kafka/client.js';
@@ -23,6 +24,8 @@ export interface SweepCliOptions {
   readonly embeddings?: string;
   readonly modelsDir?: string;
   readonly brokers?: string;
+  readonly schemaId?: number;
+  readonly schemaRegistry?: string;
   readonly idField: string;
   readonly textField: string;
   readonly maxBytes: number;
@@ -65,8 +68,9 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   if (topology) {
     const brokers = resolveBrokers(opts.brokers);
     const { openTopicItems, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
-    const items = await openTopicItems(brokers, topology.source.topic, topology.source.format, decode);
-    mirrored = await readEmbeddingsTopic(brokers, embeddingsTopicOf(topology));
+    const codec = await codecOptionsFor(opts, { writes: {}, reads: [topology.source.topic, embeddingsTopicOf(topology)] }, (m) => console.error(`[d4] ${m}`));
+    const items = await openTopicItems(brokers, topology.source.topic, topology.source.format, decode, codec);
+    mirrored = await readEmbeddingsTopic(brokers, embeddingsTopicOf(topology), codec);
     expectedDocs = items.size;
     batches = () => items.batches(opts.batchSize);
     closeInput = () => items.close();

@@ -96,7 +96,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
     const raw = m.value ?? Buffer.alloc(0);
     if (source.format === 'json') return itemFromJsonBytes(raw, seq, o, options.decode);
     const r = c.document.decode(raw);
-    if ('error' in r) return { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) };
+    if ('error' in r) return { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', r.reason ?? 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) };
     return itemFromValue(r.value, raw, seq, o, options.decode);
   };
 
@@ -104,6 +104,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
   const processWindow = async (partition: number, p: Pending, end: bigint) => {
     const messages = p.messages.filter((m) => BigInt(m.offset) < end);
     p.messages = p.messages.filter((m) => BigInt(m.offset) >= end);
+    if (source.format === 'avro') await c.document.prepare(messages.map((m) => m.value)); // registry: the window's writer schemas
     const started = process.hrtime.bigint(); // observer
     const items = await pipeline.process(messages.map((m, i) => decode(m, partition, i)));
     const o = outcomes(items, pipeline.paramsHash);
