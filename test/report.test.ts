@@ -69,6 +69,21 @@ test('d4 report on a sweep --out directory: kept fraction and R_dedup against ep
   assert.equal(Number(page.stats['sweep_points']), 6);
 });
 
+test('d4 report on a d4 batch directory: the yardstick run gets the same plots', async () => {
+  const out = tempDir();
+  await d4(['batch', corpus, '--out', out, '--embeddings', embeddings]);
+  const r = await d4(['report', out]);
+  const page = await inspectPage(pathToFileURL(r.stdout.trim()).href, join(tempDir(), 'batch.png'));
+  assert.deepEqual(page.errors, []);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { in: number; kept: number };
+  assert.equal(Number(page.stats['documents_in']), summary.in);
+  assert.equal(Number(page.stats['kept']), summary.kept);
+  assert.equal(Number(page.stats['target_ratio']), 0.25);
+  const ids = page.charts.map((c) => c.id);
+  for (const id of ['kept_fraction', 'drops', 'clusters', 'distance']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const c of page.charts) assert.ok(c.canvas && c.points > 0, `${c.id} has data points`);
+});
+
 test('d4 report: a directory without a run is a clear error (exit 2)', async () => {
   const r = await runCli(['report', tempDir()]);
   assert.equal(r.code, 2);
