@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readJsonl, root, runCli, sharedData, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { cli, readJsonl, root, runCli, sharedData, tempDir } from './helpers.js';
 import { inspectPage } from './observe-tools.js';
 
 const corpus = join(tempDir(), 'web.jsonl');
@@ -67,6 +68,52 @@ test('d4 report on a sweep --out directory: kept fraction and R_dedup against ep
   assert.equal(charts['chart-sweep_epsilon'], 3 * 2 * 2, '3 epsilons × 2 targets × (kept fraction, R_dedup)');
   assert.equal(charts['chart-sweep_target'], 2 * 3 * 2 + 2, '… and the target line');
   assert.equal(Number(page.stats['sweep_points']), 6);
+});
+
+test('d4 report on a d4 batch directory: the yardstick run gets the same plots', async () => {
+  const out = tempDir();
+  await d4(['batch', corpus, '--out', out, '--embeddings', embeddings]);
+  const r = await d4(['report', out]);
+  const page = await inspectPage(pathToFileURL(r.stdout.trim()).href, join(tempDir(), 'batch.png'));
+  assert.deepEqual(page.errors, []);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { in: number; kept: number };
+  assert.equal(Number(page.stats['documents_in']), summary.in);
+  assert.equal(Number(page.stats['kept']), summary.kept);
+  assert.equal(Number(page.stats['target_ratio']), 0.25);
+  const ids = page.charts.map((c) => c.id);
+  for (const id of ['kept_fraction', 'drops', 'clusters', 'distance']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const c of page.charts) assert.ok(c.canvas && c.points > 0, `${c.id} has data points`);
+});
+
+test('d4 curate --metrics-port (whole D4 pipeline): the live dashboard shows the selection\'s charts with data, and the summary\'s figures', async (t0) => {
+  const out = tempDir();
+  const child = spawn(process.execPath, [cli, 'curate', corpus, '--out', out, '--embeddings', embeddings, '--metrics-port', '0', '--metrics-hold', '120000', '--json', '--no-progress'], { cwd: root });
+  t0.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /run ended; serving the final metrics at (http:\/\/\S+)\/metrics/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`curate exited (${code}) before the run ended:\n${stderr}`)));
+  });
+  const page = await inspectPage(`${url}/`, join(tempDir(), 'dashboard-d4.png'), 2);
+  child.kill('SIGTERM');
+  assert.equal(await new Promise((r) => child.once('close', r)), 0, stderr);
+  assert.deepEqual(page.errors, []);
+  const ids = page.charts.map((c) => c.id);
+  // (every vector comes from the embeddings file here, so the model's batch-fill chart is not shown)
+  for (const id of ['kept_fraction', 'drops', 'latency', 'similarity_semantic', 'clusters_prototype', 'embed_tokens']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const c of page.charts) assert.ok(c.canvas && c.points > 0, `${c.id} has data points`);
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; dropped_total: number; dead_lettered_total: number };
+  assert.equal(Number(page.stats['documents_in']), summary.in);
+  assert.equal(Number(page.stats['kept']), summary.kept);
+  assert.equal(Number(page.stats['dropped']), summary.dropped_total);
+  assert.equal(Number(page.stats['dead_lettered']), summary.dead_lettered_total);
+  assert.equal(Number(page.stats['target_ratio']), 0.25);
 });
 
 test('d4 report: a directory without a run is a clear error (exit 2)', async () => {

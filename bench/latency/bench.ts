@@ -13,7 +13,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { chunkByBytes, createKafka, ensureTopics } from '../../src/io/kafka/client.js';
@@ -176,15 +176,27 @@ async function main() {
     { name: 'dedup-500-medium', topology: 'dedup', rate: 500, window: 512, lingerMs: 1000, seconds: sec, warmup: 500, reference: 'dedup-500-defaults' },
     ...(process.argv.includes('--no-model') ? [] : [{ name: 'd4-sustained-small', topology: 'd4' as const, window: 64, lingerMs: 250, seconds: sec, warmup: 60 }]),
   ];
-  console.log(`bench:latency on ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), broker ${b.join(',')}; ${sec} s of steady input per scenario`);
+  console.log(`bench:latency on ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}, load average ${loadavg()[0]!.toFixed(1)}), broker ${b.join(',')}; ${sec} s of steady input per scenario`);
   console.log('scenario              window linger   docs/s  decided     p50 s    p95 s    p99 s   mean s  p99 vs defaults');
   const results: Result[] = [];
+  const failed: { name: string; error: string }[] = [];
   for (const s of scenarios) {
-    const r = await runScenario(s, b);
+    // A worker can fail to start on a loaded broker (e.g. a new changelog topic without a leader
+    // yet): one more try, then the scenario is reported as failed and the others still run.
+    let r: Result | undefined;
+    for (let attempt = 1; attempt <= 2 && !r; attempt++) {
+      r = await runScenario(s, b).catch((e: unknown) => {
+        const error = String((e as Error).message).split('\n').filter((l) => /Error|exited/.test(l)).slice(0, 2).join(' | ');
+        console.log(`${s.name}: attempt ${attempt} failed: ${error}`);
+        if (attempt === 2) failed.push({ name: s.name, error });
+        return undefined;
+      });
+    }
+    if (!r) continue;
     const ref = results.find((x) => x.name === s.reference);
     if (ref) { r.reference = ref.name; r.p99_vs_reference = Number((r.latency_p99_s / ref.latency_p99_s).toFixed(3)); }
     results.push(r);
-    console.log(`${r.name.padEnd(21)} ${String(r.window).padStart(6)} ${String(r.linger_ms).padStart(6)} ${r.rate_docs_per_s.toFixed(1).padStart(8)} ${String(r.decided).padStart(8)}${r.complete ? ' ' : '!'} ${[r.latency_p50_s, r.latency_p95_s, r.latency_p99_s, r.latency_mean_s].map((x) => x.toFixed(3).padStart(8)).join(' ')}  ${r.p99_vs_reference !== undefined ? `${r.p99_vs_reference.toFixed(2)}×` : '(reference)'}`);
+    console.log(`${r.name.padEnd(21)} ${String(r.window).padStart(6)} ${String(r.linger_ms).padStart(6)} ${r.rate_docs_per_s.toFixed(1).padStart(8)} ${String(r.decided).padStart(8)}${r.complete ? ' ' : '!'} ${[r.latency_p50_s, r.latency_p95_s, r.latency_p99_s, r.latency_mean_s].map((x) => x.toFixed(3).padStart(8)).join(' ')}  ${r.p99_vs_reference !== undefined ? `${r.p99_vs_reference.toFixed(2)}×` : scenarios.some((x) => x.reference === r.name) ? '(reference)' : '-'}`);
   }
   const within = results.filter((r) => r.complete && r.latency_p99_s <= 5);
   console.log(`p99 within 5 s: ${within.map((r) => `${r.name} (window ${r.window}, linger ${r.linger_ms} ms)`).join('; ') || 'none'}`);
@@ -194,7 +206,7 @@ async function main() {
   console.log(JSON.stringify({
     bench: 'latency', scenario: head.name, rate_docs_per_s: head.rate_docs_per_s, window: head.window, linger_ms: head.linger_ms,
     latency_p50_s: head.latency_p50_s, latency_p95_s: head.latency_p95_s, latency_p99_s: head.latency_p99_s, p99_vs_defaults: head.p99_vs_reference ?? null,
-    cpus: cpus().length, scenarios: results,
+    cpus: cpus().length, load_average: loadavg().map((x) => Number(x.toFixed(1))), scenarios: results, failed,
   }));
 }
 

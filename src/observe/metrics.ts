@@ -64,7 +64,10 @@ export class RunMetrics implements RunObserver {
   readonly embedTokensPerSecond: Gauge<'stage'>;
   readonly readyGauge: Gauge<string>;
   readonly brokerDown: Gauge<string>;
-  private readonly embedLast = new Map<string, { embedded: number; cacheHits: number; tokens: number; at: number }>();
+  readonly embedBatches: Counter<'stage'>;
+  readonly embedBatchFill: Gauge<'stage'>;
+  readonly embedBatchTexts: Gauge<'stage'>;
+  private readonly embedLast = new Map<string, { embedded: number; cacheHits: number; tokens: number; at: number; batches: number; texts: number; modelTokens: number; padded: number }>();
 
   /** `stages`: the pipeline's stage ids and types, in order (labels are created up front, so a stage that drops nothing still shows 0). */
   constructor(stages: readonly { readonly id: string; readonly type: string }[] = [], options: { readonly defaultMetrics?: boolean } = {}) {
@@ -114,6 +117,9 @@ export class RunMetrics implements RunObserver {
     this.embedDocuments = new Counter({ name: 'd4_embed_documents_total', help: 'Documents the embed stage vectorised, by where the vector came from: source="model" (model calls) or "store" (embeddings store hits)', labelNames: ['stage', 'source'], registers: r });
     this.embedTokens = new Counter({ name: 'd4_embed_tokens_total', help: 'Tokens fed to the model (special tokens included)', labelNames: ['stage'], registers: r });
     this.embedTokensPerSecond = new Gauge({ name: 'd4_embed_tokens_per_second', help: 'Tokens fed to the model per second of wall time over the last window', labelNames: ['stage'], registers: r });
+    this.embedBatches = new Counter({ name: 'd4_embed_model_batches_total', help: 'Inference calls (batches) of the model', labelNames: ['stage'], registers: r });
+    this.embedBatchFill = new Gauge({ name: 'd4_embed_batch_fill_ratio', help: 'Tokens / token slots computed (padding included) over the last window: 1 = no padding', labelNames: ['stage'], registers: r });
+    this.embedBatchTexts = new Gauge({ name: 'd4_embed_batch_texts', help: 'Texts per inference call over the last window', labelNames: ['stage'], registers: r });
     this.readyGauge = new Gauge({ name: 'd4_ready', help: '1 once restored and consuming, else 0', registers: r });
     this.brokerDown = new Gauge({ name: 'd4_broker_down', help: '1 while the broker does not answer', registers: r });
     this.keptFraction.set(0);
@@ -230,8 +236,18 @@ export class RunMetrics implements RunObserver {
       set(this.clustersK, num('k'));
     } else if (r['kind'] === 'embed') {
       // Embed counters are cumulative since the stage was built: count the increments.
-      const now = { embedded: num('embedded') ?? 0, cacheHits: num('cache_hits') ?? 0, tokens: num('tokens') ?? 0, at: Date.now() };
-      const before = this.embedLast.get(e.stage) ?? { embedded: 0, cacheHits: 0, tokens: 0, at: this.startedAt };
+      const model = (r['model'] ?? {}) as Record<string, number | undefined>;
+      const now = {
+        embedded: num('embedded') ?? 0, cacheHits: num('cache_hits') ?? 0, tokens: num('tokens') ?? 0, at: Date.now(),
+        batches: model['batches'] ?? 0, texts: model['texts'] ?? 0, modelTokens: model['tokens'] ?? 0, padded: model['paddedTokens'] ?? 0,
+      };
+      const before = this.embedLast.get(e.stage) ?? { embedded: 0, cacheHits: 0, tokens: 0, at: this.startedAt, batches: 0, texts: 0, modelTokens: 0, padded: 0 };
+      const batches = now.batches - before.batches;
+      if (batches > 0) {
+        this.embedBatches.inc({ stage: e.stage }, batches);
+        this.embedBatchTexts.set({ stage: e.stage }, (now.texts - before.texts) / batches);
+        if (now.padded > before.padded) this.embedBatchFill.set({ stage: e.stage }, (now.modelTokens - before.modelTokens) / (now.padded - before.padded));
+      }
       this.embedDocuments.inc({ stage: e.stage, source: 'model' }, Math.max(0, now.embedded - before.embedded));
       this.embedDocuments.inc({ stage: e.stage, source: 'store' }, Math.max(0, now.cacheHits - before.cacheHits));
       this.embedTokens.inc({ stage: e.stage }, Math.max(0, now.tokens - before.tokens));

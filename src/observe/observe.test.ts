@@ -77,12 +77,15 @@ test('a window: per-stage in/out, one latency per decision, drops by stage and r
 
 test('embed counters (cumulative) become increments: model calls vs store hits, tokens', async () => {
   const m = new RunMetrics([], { defaultMetrics: false });
-  m.stageReport({ task: '0_0', stage: 'embed', report: { kind: 'embed', embedded: 10, cache_hits: 5, tokens: 1000 } });
-  m.stageReport({ task: '0_0', stage: 'embed', report: { kind: 'embed', embedded: 12, cache_hits: 9, tokens: 1300 } });
+  m.stageReport({ task: '0_0', stage: 'embed', report: { kind: 'embed', embedded: 10, cache_hits: 5, tokens: 1000, model: { texts: 10, batches: 2, tokens: 1000, paddedTokens: 1250 } } });
+  m.stageReport({ task: '0_0', stage: 'embed', report: { kind: 'embed', embedded: 12, cache_hits: 9, tokens: 1300, model: { texts: 12, batches: 3, tokens: 1300, paddedTokens: 1650 } } });
   const v = (await sampleRegistry(m)).v;
   assert.equal(v['d4_embed_documents_total{source="model",stage="embed"}'], 12);
   assert.equal(v['d4_embed_documents_total{source="store",stage="embed"}'], 9);
   assert.equal(v['d4_embed_tokens_total{stage="embed"}'], 1300);
+  assert.equal(v['d4_embed_model_batches_total{stage="embed"}'], 3);
+  assert.equal(v['d4_embed_batch_texts{stage="embed"}'], 2, 'the last window: 2 texts in 1 batch');
+  assert.equal(v['d4_embed_batch_fill_ratio{stage="embed"}'], 300 / 400);
 });
 
 test('prototype reports set the target and R_proto gauges; the cluster-size histogram is recomputed from the prototype\'s decisions', async () => {

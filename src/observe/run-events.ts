@@ -3,6 +3,7 @@
 import type { Item } from '../records/item.js';
 import type { Outcomes, Pipeline } from '../topology/pipeline.js';
 import type { StageReport, StoreSize, WindowCommitted } from '../topology/events.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 
 export interface WindowFacts {
   readonly pipeline: Pipeline;
@@ -49,11 +50,14 @@ export function storeSizes(pipeline: Pipeline, task: string): StoreSize[] {
   return pipeline.stores.map((s) => ({ task, store: s.name, entries: s.size(), bytes: s.bytes() }));
 }
 
-/** The embed stages' cumulative counters as stage reports (the selection stages report through their own `report` dependency). */
+/**
+ * The embed stages' cumulative counters, and their model's (inference batches, padded token
+ * slots), as stage reports; the selection stages report through their own `report` dependency.
+ */
 export function embedReports(pipeline: Pipeline, task: string): StageReport[] {
   return pipeline.stages
-    .filter((s) => s.type === 'embed')
-    .map((s) => ({ task, stage: s.id, report: { kind: 'embed', ...(s as unknown as { counters: { toJSON(): Record<string, unknown> } }).counters.toJSON() } }));
+    .filter((s): s is BuiltEmbedStage => s.type === 'embed')
+    .map((s) => ({ task, stage: s.id, report: { kind: 'embed', ...s.counters.toJSON(), model: { ...s.embedder.stats() } } }));
 }
 
 /** Seconds since `start` (a process.hrtime.bigint()). */

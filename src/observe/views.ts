@@ -177,7 +177,12 @@ export function dashboardView(samples: readonly Sample[], subtitle: string): Pag
     ...reasons.map((r) => ({ label: r, values: samples.map((s) => sumBy(s.v, 'd4_dead_letters_total', 'reason').get(r) ?? 0) })),
   ]);
   const embed = groups('d4_embed_tokens_per_second', 'stage');
-  if (embed.length) line('embed_tokens', 'Model throughput', 'tokens/s', embed.map((st) => ({ label: st, values: samples.map((s) => sumBy(s.v, 'd4_embed_tokens_per_second', 'stage').get(st) ?? null) })));
+  if (embed.length) {
+    line('embed_tokens', 'Model throughput', 'tokens/s', embed.map((st) => ({ label: st, values: samples.map((s) => sumBy(s.v, 'd4_embed_tokens_per_second', 'stage').get(st) ?? null) })));
+    // Shown once the model has run (every vector may come from the embeddings store).
+    const fill = embed.map((st) => ({ label: st, values: samples.map((s) => sumBy(s.v, 'd4_embed_batch_fill_ratio', 'stage').get(st) ?? null) }));
+    if (fill.some((f) => f.values.some((v) => v !== null))) line('embed_fill', 'Model batch fill (tokens / token slots, 1 = no padding)', 'fraction', fill);
+  }
 
   const lat = bucketBars(bucketsOf(last, 'd4_decision_latency_seconds'), fmtSeconds);
   charts.push({ id: 'latency', title: 'Decision latency (commit time − record timestamp)', kind: 'bars', xLabel: 'seconds', yLabel: 'documents', x: lat.counts.map((_c, i) => i), categories: lat.categories, series: [{ label: 'documents', values: lat.counts }] });
