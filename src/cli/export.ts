@@ -1,5 +1,6 @@
 import { ConfigError } from '../topology/registry.js';
 import type { CrawledDocument } from '../records/item.js';
+import { PoisonGuard } from '../records/poison-guard.js';
 import { ExportError, exportShards, readDocumentsFile, type ExportManifest, type ShardFormat } from '../io/files/export.js';
 
 const log = (m: string) => console.error(`[d4 export] ${new Date().toISOString()} ${m}`);
@@ -12,6 +13,7 @@ export interface ExportCliOptions {
   readonly parquet?: boolean;
   readonly overwrite?: boolean;
   readonly schemaId?: number;
+  readonly maxDeadShare?: number;
 }
 
 /** `d4 export`: shards + manifest.json from a topic or a kept.jsonl. */
@@ -49,12 +51,16 @@ async function fromTopic(opts: ExportCliOptions, common: Omit<Parameters<typeof 
   try {
     const range = await source.range().catch((e: Error) => { throw e instanceof FeedSourceError ? new ConfigError(e.message) : e; });
     log(`${topic} on ${brokers.join(',')}: ${range.map((p) => `p${p.partition} [${p.start}, ${p.end})`).join(' ')}`);
+    // Poison-topic guard: a topic read with the wrong options stops the export (exit 1) before
+    // its manifest is written, so no directory looks like a complete export of nothing.
+    const guard = new PoisonGuard((a, b) => `${topic} (records ${a}-${b} in export order)`, opts.maxDeadShare !== undefined ? { maxDeadShare: opts.maxDeadShare } : {});
     async function* docs(): AsyncGenerator<CrawledDocument> {
       for await (const r of source.read(range)) {
         const d = source.decode(r.raw);
-        if ('value' in d) yield d.value;
-        else { refuse(); log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`); }
+        if ('value' in d) { guard.add(); yield d.value; }
+        else { guard.add({ reason: d.reason ?? 'not-a-document', message: d.error }); refuse(); log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`); }
       }
+      guard.finish();
     }
     return await exportShards(docs(), { ...common, source: { kind: 'kafka', topic, order: 'partitions round-robin, each in offset order', partitions: range.map((p) => ({ partition: p.partition, start: p.start, end: p.end })) } }, refusedCount);
   } finally {

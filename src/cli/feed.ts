@@ -18,6 +18,7 @@ export interface FeedCliOptions {
   readonly serve?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
+  readonly maxDeadShare?: number;
 }
 
 function feedOptions(opts: FeedCliOptions, source: KafkaFeedSource): FeedOptions {
@@ -29,6 +30,7 @@ function feedOptions(opts: FeedCliOptions, source: KafkaFeedSource): FeedOptions
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.shuffleBuffer !== undefined ? { shuffleBuffer: opts.shuffleBuffer } : {}),
     ...(batch ? { batch } : {}),
+    ...(opts.maxDeadShare !== undefined ? { poisonGuard: { maxDeadShare: opts.maxDeadShare } } : {}),
     onSkip: (s) => log(`epoch ${s.epoch}: skipped ${source.id} partition ${s.partition} offset ${s.offset}, not a document: ${s.error}`),
   };
 }

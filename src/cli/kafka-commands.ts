@@ -35,6 +35,7 @@ export interface RunCliOptions {
   readonly modelsDir?: string;
   readonly verbose: boolean;
   readonly json: boolean;
+  readonly maxDeadShare?: number;
 }
 
 /** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
@@ -58,6 +59,7 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
+  let deadWarned = 0;
   const summary = await runKafkaPipeline(pipeline, {
     brokers,
     applicationId: run.applicationId,
@@ -73,7 +75,13 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
+    ...(opts.maxDeadShare !== undefined ? { poisonGuard: { maxDeadShare: opts.maxDeadShare } } : {}),
     onBatch: (s) => {
+      // Dead letters are announced as they happen (at most every 5 s), like `d4 curate` does at its end.
+      if (s.deadTotal > deadWarned && (deadWarned === 0 || Date.now() - lastReport >= 5_000)) {
+        log(`warning: ${s.deadTotal - deadWarned} more record(s) dead-lettered to ${run.sinks.deadLetter} (${deadReasons(s.dead)} so far)`);
+        deadWarned = s.deadTotal;
+      }
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
@@ -87,8 +95,11 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     if (embed) console.log(`  ${embed.id}: ${embed.counters.embedded} embedded by the model, ${embed.counters.cacheHits} from the embeddings topic`);
     console.log(`  decisions: ${run.sinks.decisions}, kept: ${run.sinks.kept}, dead letters: ${run.sinks.deadLetter}`);
   }
+  if (summary.deadTotal > 0) console.error(`warning: ${summary.deadTotal} record(s) dead-lettered (${deadReasons(summary.dead)}); read them with d4 consume --topic ${run.sinks.deadLetter} --as dead-letter`);
   return summary.balanced() ? 0 : 1;
 }
+
+const deadReasons = (dead: ReadonlyMap<string, number>) => [...dead].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ');
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);

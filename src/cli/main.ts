@@ -3,7 +3,7 @@
 // need them so that `d4 --help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
-import { collect, positiveInt, stageList } from './options.js';
+import { collect, positiveInt, shareArg, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
 
 const STAGES = [...stageDefinitions.keys()];
@@ -28,6 +28,7 @@ function inputOptions(c: Command, batchHelp: string): Command {
 }
 
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
+const maxDeadShareOption = () => new Option('--max-dead-share <share>', 'poison-topic guard: stop with exit 1, before committing, when more than this share of a window\'s records cannot be curated (default 1: only when all of them fail, e.g. a topic read with the wrong --format or --schema-id)').argParser(shareArg('--max-dead-share'));
 const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
 
 inputOptions(program.command('curate'), 'documents per batch: bounds memory, and is the selection stages\' decision window')
@@ -113,6 +114,7 @@ function kafkaRunOptions(c: Command): Command {
     .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll', positiveInt('--max-batch-bytes'), 4 << 20)
     .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
     .addOption(schemaIdOption())
+    .addOption(maxDeadShareOption())
     .option('--verbose', 'log every committed window')
     .option('--json', 'print the final summary as one JSON line');
 }
@@ -179,6 +181,7 @@ program.command('feed')
   .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
   .addOption(schemaIdOption())
+  .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Each epoch reads what is committed on the topic when it starts (read-committed), partitions
 merged round-robin, and delivers every record exactly once; its order depends only on those
@@ -199,6 +202,7 @@ program.command('export')
   .option('--parquet', 'also write shard-NNNNN.parquet beside each .jsonl.gz, the same documents (one shard is held in memory while it is written)')
   .option('--overwrite', 'replace the shards, manifest.json and SHA256SUMS of an earlier export in --out')
   .addOption(schemaIdOption())
+  .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Exit codes: 0 done (a warning on stderr when some records were not documents), 1 failed, 2 bad options.`)
   .action(async (input: string | undefined, opts) => {
@@ -215,6 +219,10 @@ try {
   } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;
+  } else if (e instanceof Error && (e.name === 'PoisonTopicError' || e.name === 'FatalRunError')) {
+    // Failures whose message says what happened and what to do: no stack trace.
+    console.error(`d4: ${e.message}`);
+    process.exitCode = 1;
   } else {
     console.error(e);
     process.exitCode = 1;

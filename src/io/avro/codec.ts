@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { explainAvroFailure, type DecodeReason } from '../../records/decode-reasons.js';
 import {
   crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema,
   type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
@@ -11,8 +12,8 @@ import {
  */
 export interface Codec<T> {
   encode(value: T): Buffer;
-  /** Never throws: bad bytes come back as an error string, to become a dead letter. */
-  decode(bytes: Buffer): { value: T } | { error: string };
+  /** Never throws: bad bytes come back as an error (a reason and a message), to become a dead letter. */
+  decode(bytes: Buffer): { value: T } | { error: string; reason: DecodeReason };
 }
 
 export interface CodecOptions {
@@ -23,6 +24,7 @@ export interface CodecOptions {
 function codec<T>(schema: object, options: CodecOptions): Codec<T> {
   const type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
   const id = options.confluentSchemaId;
+  const typeName = String((schema as { name?: string }).name ?? 'record');
   return {
     encode(value) {
       const body = type.toBuffer(value);
@@ -33,15 +35,20 @@ function codec<T>(schema: object, options: CodecOptions): Codec<T> {
       return Buffer.concat([header, body]);
     },
     decode(bytes) {
+      const fail = (avroError: string) => {
+        const f = explainAvroFailure(bytes, avroError, id, typeName);
+        return { error: f.message, reason: f.reason };
+      };
       let body = bytes;
       if (id !== undefined) {
-        if (bytes.length < 5 || bytes[0] !== 0) return { error: 'not in the Confluent wire format (magic byte 0 + schema id)' };
+        if (bytes.length < 5 || bytes[0] !== 0 || bytes.readInt32BE(1) !== id) return fail('no Confluent header');
         body = bytes.subarray(5);
       }
+      if (body.length === 0) return fail('empty');
       try {
         return { value: type.fromBuffer(body) as T };
       } catch (e) {
-        return { error: (e as Error).message };
+        return fail((e as Error).message);
       }
     },
   };

@@ -70,7 +70,7 @@ export function kafkaFeedSource(options: KafkaFeedSourceOptions): KafkaFeedSourc
     read(range: EpochRange): AsyncIterable<FeedRecord<Buffer>> {
       return readRange(kafka, topic, range, offsets, options.readAheadBytes ?? 32 << 20, log, getAdmin);
     },
-    decode(raw: Buffer): { value: CrawledDocument } | { error: string } {
+    decode(raw: Buffer): { value: CrawledDocument } | { error: string; reason?: string } {
       return codec.decode(raw);
     },
     async close(): Promise<void> {

@@ -1,8 +1,9 @@
 import { chunkByBytes, createKafka, ensureTopics, partitionsOf, transactionalProducer, type EachBatchPayload, type KafkaMessage, type Message, type Producer } from './client.js';
 import { changelogMessages, changelogTopic, readTopicsToEnd, restoreFromChangelogs } from './changelog.js';
 import { codecs, type CodecOptions } from '../avro/codec.js';
-import { itemFromJsonBytes, itemFromValue, type DecodeOptions } from '../../records/decode.js';
-import { deadLetter, origin, type Embedding, type Item } from '../../records/item.js';
+import { itemFromRecordValue, type DecodeOptions } from '../../records/decode.js';
+import { origin, type Embedding, type Item } from '../../records/item.js';
+import { judgeItems, type PoisonGuardOptions } from '../../records/poison-guard.js';
 import { outcomes, type Pipeline } from '../../topology/pipeline.js';
 import { Summary } from '../../topology/summary.js';
 import type { BuiltEmbedStage } from '../../stages/embed/embed.js';
@@ -35,6 +36,8 @@ export interface KafkaRunOptions {
   /** Log every committed window. */
   readonly verbose?: boolean;
   readonly onBatch?: (summary: Summary) => void;
+  /** When too many of a window's records fail (all, by default), stop before committing it (src/records/poison-guard.ts). */
+  readonly poisonGuard?: PoisonGuardOptions;
 }
 
 /** A transaction failed after the stores changed: the in-memory state is ahead of Kafka. */
@@ -88,18 +91,18 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
 
   const decode = (m: KafkaMessage, partition: number, seq: number): Item => {
     const o = origin({ topic: source.topic, partition, offset: m.offset });
-    const raw = m.value ?? Buffer.alloc(0);
-    if (source.format === 'json') return itemFromJsonBytes(raw, seq, o, options.decode);
-    const r = c.document.decode(raw);
-    if ('error' in r) return { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) };
-    return itemFromValue(r.value, raw, seq, o, options.decode);
+    return itemFromRecordValue(m.value, m.key?.toString('utf8') ?? null, seq, o, source.format, c.document.decode, options.decode);
   };
 
   /** Processes and commits one window of a partition: the messages below `end` (exclusive). */
   const processWindow = async (partition: number, p: Pending, end: bigint) => {
     const messages = p.messages.filter((m) => BigInt(m.offset) < end);
     p.messages = p.messages.filter((m) => BigInt(m.offset) >= end);
-    const o = outcomes(await pipeline.process(messages.map((m, i) => decode(m, partition, i))), pipeline.paramsHash);
+    const items = messages.map((m, i) => decode(m, partition, i));
+    // Poison-topic guard: stop before the stores change and before anything is committed.
+    const poison = judgeItems(items, `${source.topic}[${partition}] offsets ${p.next}-${end - 1n}`, options.poisonGuard);
+    if (poison) throw new FatalRunError(`${poison}. Nothing of this window was committed: fix the option and run again under the same application id`);
+    const o = outcomes(await pipeline.process(items), pipeline.paramsHash);
     const embeddings: Embedding[] = embeddingsTopic ? embed!.store.drainNew() : [];
     const topicMessages: { topic: string; messages: Message[] }[] = [
       { topic: sinks.decisions, messages: o.decisions.map((d) => ({ key: d.id, value: c.decision.encode(d) })) },
