@@ -26,7 +26,7 @@ export async function exportCommand(input: string | undefined, opts: ExportCliOp
   let manifest: ExportManifest;
   try {
     if (input !== undefined) {
-      const docs = readDocumentsFile(input, (line, why) => { refused++; log(`${input}:${line}: not exported: ${why}`); });
+      const docs = readDocumentsFile(input, (line, why) => { refused++; if (refused <= 5) log(`${input}:${line}: not exported: ${why}`); });
       manifest = await exportShards(docs, { ...common, source: { kind: 'file', path: input === '-' ? '<stdin>' : input } }, () => refused);
     } else {
       manifest = await fromTopic(opts, common, () => refused, () => { refused++; });
@@ -38,7 +38,7 @@ export async function exportCommand(input: string | undefined, opts: ExportCliOp
   const seconds = (Date.now() - started) / 1000;
   const sizes = Object.entries(manifest.bytes).map(([f, b]) => `${f} ${(b / 1e6).toFixed(1)} MB`).join(', ');
   console.log(`exported ${manifest.documents} documents in ${manifest.shards.length} shard(s) to ${opts.out} (${sizes || 'nothing'}) in ${seconds.toFixed(1)} s; manifest.json and SHA256SUMS written`);
-  if (refused > 0) console.error(`d4 export: warning: ${refused} record(s) were not documents and were not exported (listed above)`);
+  if (refused > 0) console.error(`d4 export: warning: ${refused} record(s) were not documents and were not exported (${refused > 5 ? 'the first 5 are ' : ''}listed above)`);
   return 0;
 }
 
@@ -58,7 +58,13 @@ async function fromTopic(opts: ExportCliOptions, common: Omit<Parameters<typeof 
       for await (const r of source.read(range)) {
         const d = source.decode(r.raw);
         if ('value' in d) { guard.add(); yield d.value; }
-        else { guard.add({ reason: d.reason ?? 'not-a-document', message: d.error }); refuse(); log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`); }
+        else {
+          guard.add({ reason: d.reason ?? 'not-a-document', message: d.error });
+          refuse();
+          // The first few are listed; a topic of undecodable records must not flood stderr.
+          if (refusedCount() <= 5) log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`);
+          else if (refusedCount() % 1000 === 0) log(`… ${refusedCount()} records not exported so far (only the first 5 are listed)`);
+        }
       }
       guard.finish();
     }

@@ -97,3 +97,25 @@ test('Kafka path: curated documents are the produced documents, field by field (
   assert.ok(curated.every((c) => !('fetched_at' in (c.metadata as object))), 'no fetched_at copied into metadata');
   assert.deepEqual(curated[0]!.metadata, { topic: 'business' }, 'the input\'s other fields, as produced');
 });
+
+test('poison guard: --max-dead-share 0.2 stops a JSON topic with 30% bad records before committing; the default (only "all") curates it with a warning', async () => {
+  const t = writeTopology(namespace('share'), EXACT, { format: 'json' });
+  const lines = Array.from({ length: 20 }, (_, i) => (i % 10 < 3 ? `{"id": "bad-${i}", "text": ` : JSON.stringify({ id: `d${i}`, text: `document number ${i}` })));
+  const input = join(tempDir(), 'share.jsonl');
+  (await import('node:fs')).writeFileSync(input, lines.join('\n') + '\n');
+  await d4(['produce', input, '--topic', t.crawl, '--format', 'json']);
+
+  const strict = await runCli(['run', t.path, '--until-idle', '2500', '--max-dead-share', '0.2'], { env: env() });
+  assert.equal(strict.code, 1, strict.stderr);
+  assert.match(strict.stderr, /poison-topic guard: 6 of 20 records \(30\.0%, more than the allowed 20\.0%\) of .*\.crawl\[0\] offsets 0-19 failed \(malformed-json 6\)/);
+  assert.match(strict.stderr, /--format avro/, 'malformed JSON points at the format');
+  assert.deepEqual(await committedOffsets(t.app, t.crawl), ['-1']);
+  const bad = await runCli(['run', t.path, '--max-dead-share', '2'], { env: env() });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--max-dead-share must be a share between 0 and 1/);
+
+  const lenient = await d4(['run', t.path, '--until-idle', '2500', '--json']);
+  const summary = JSON.parse(lenient.stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; dead_lettered_total: number };
+  assert.deepEqual([summary.in, summary.kept, summary.dead_lettered_total], [20, 14, 6]);
+  assert.match(lenient.stderr, /warning: 6 record\(s\) dead-lettered \(malformed-json 6\); read them with d4 consume --topic .*\.dlq --as dead-letter/);
+});
