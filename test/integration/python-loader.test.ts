@@ -102,7 +102,7 @@ test('d4feed: its unit tests pass and it type-checks with mypy --strict', () => 
   const unit = python(['-m', 'unittest', 'discover', '-s', 'tests', '-p', 'test_*.py'], join(root, 'clients', 'python'));
   assert.equal(unit.code, 0, unit.stderr);
   assert.match(unit.stderr, /Ran \d+ tests[\s\S]*OK/);
-  const types = python(['-m', 'mypy', '--cache-dir', join(tempDir(), 'mypy'), 'src', 'tests'], join(root, 'clients', 'python'));
+  const types = python(['-m', 'mypy', '--cache-dir', join(py.cacheDir, 'mypy'), 'src', 'tests'], join(root, 'clients', 'python'));
   assert.equal(types.code, 0, types.stdout + types.stderr);
   assert.match(types.stdout, /Success: no issues found/);
 });
