@@ -1,4 +1,5 @@
 import { ConfigError } from '../topology/registry.js';
+import { codecOptionsFor } from './codec-options.js';
 import type { CrawledDocument } from '../records/item.js';
 import { PoisonGuard } from '../records/poison-guard.js';
 import { ExportError, exportShards, readDocumentsFile, type ExportManifest, type ShardFormat } from '../io/files/export.js';
@@ -14,6 +15,7 @@ export interface ExportCliOptions {
   readonly overwrite?: boolean;
   readonly schemaId?: number;
   readonly maxDeadShare?: number;
+  readonly schemaRegistry?: string;
 }
 
 /** `d4 export`: shards + manifest.json from a topic or a kept.jsonl. */
@@ -47,7 +49,7 @@ async function fromTopic(opts: ExportCliOptions, common: Omit<Parameters<typeof 
   const { kafkaFeedSource, FeedSourceError } = await import('../io/kafka/feed-source.js');
   const brokers = resolveBrokers(opts.brokers);
   const topic = opts.topic!;
-  const source = kafkaFeedSource({ brokers, topic, codec: opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId }, log });
+  const source = kafkaFeedSource({ brokers, topic, codec: await codecOptionsFor(opts, { writes: {}, reads: [topic] }, log), log });
   try {
     const range = await source.range().catch((e: Error) => { throw e instanceof FeedSourceError ? new ConfigError(e.message) : e; });
     log(`${topic} on ${brokers.join(',')}: ${range.map((p) => `p${p.partition} [${p.start}, ${p.end})`).join(' ')}`);

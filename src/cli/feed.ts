@@ -1,4 +1,5 @@
 import { ConfigError } from '../topology/registry.js';
+import { codecOptionsFor } from './codec-options.js';
 import { batchLine, CheckpointError, describeBatchLimit, feed, FeedOptionsError, planFeed, type BatchLimit, type FeedBatch, type FeedOptions } from '../feed/index.js';
 import { resolveBrokers } from '../io/kafka/client.js';
 import { FeedSourceError, kafkaFeedSource, type KafkaFeedSource } from '../io/kafka/feed-source.js';
@@ -16,9 +17,15 @@ export interface FeedCliOptions {
   readonly resume?: string;
   /** A port, as typed (0-65535). */
   readonly serve?: string;
+  readonly bind?: string;
+  readonly tokenFile?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
   readonly maxDeadShare?: number;
+  /** With --serve: Prometheus metrics and a dashboard on this port. */
+  readonly metricsPort?: number;
+  readonly metricsHost?: string;
+  readonly schemaRegistry?: string;
 }
 
 function feedOptions(opts: FeedCliOptions, source: KafkaFeedSource): FeedOptions {
@@ -68,9 +75,10 @@ function planOrConfigError(sourceId: string, options: FeedOptions): ReturnType<t
 /** `d4 feed`: batches as NDJSON on stdout, or served over HTTP with --serve. */
 export async function feedCommand(opts: FeedCliOptions): Promise<number> {
   const port = opts.serve === undefined ? undefined : Number(opts.serve);
+  if (opts.metricsPort !== undefined && port === undefined) throw new ConfigError('--metrics-port needs --serve (the metrics describe the feed server)');
   if (port !== undefined && (!/^\d+$/.test(opts.serve!) || port > 65535)) throw new ConfigError(`--serve must be a port number 0-65535 (0: any free port), got "${opts.serve}"`);
   const brokers = resolveBrokers(opts.brokers);
-  const source = kafkaFeedSource({ brokers, topic: opts.topic, codec: opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId }, log });
+  const source = kafkaFeedSource({ brokers, topic: opts.topic, codec: await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log), log });
   try {
     const base = feedOptions(opts, source);
     const plan = planOrConfigError(source.id, { ...base, ...(opts.resume !== undefined ? { resume: opts.resume } : {}) });
@@ -122,22 +130,45 @@ async function toStdout(opts: FeedCliOptions, source: KafkaFeedSource, options: 
 
 async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource, options: FeedOptions): Promise<number> {
   const { serveFeed } = await import('../io/http/feed-server.js');
+  const observed = opts.metricsPort === undefined ? undefined : await feedMetrics(opts);
+  const { httpAccess, describeAccess } = await import('../io/http/access.js');
+  const access = httpAccess(opts);
   const server = await serveFeed({
     port,
+    host: access.host,
+    ...(access.token ? { token: access.token } : {}),
     ...(opts.maxBatches !== undefined ? { maxBatches: opts.maxBatches } : {}),
     // A request without a token starts from --resume if one was given, else from the beginning.
-    open: ({ resume }) => feed(source, { ...options, ...(resume ?? opts.resume ? { resume: resume ?? opts.resume } : {}) }),
+    open: ({ resume }) => {
+      const f = feed(source, { ...options, ...(resume ?? opts.resume ? { resume: resume ?? opts.resume } : {}) });
+      return observed ? observed.metrics.count(f) : f;
+    },
     log,
   }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') throw new ConfigError(`--serve ${port}: cannot listen on 127.0.0.1:${port} (${e.code}); pick another port, or 0 for any free one`);
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new ConfigError(`--serve ${port}: cannot listen on ${access.host}:${port} (${e.code}); pick another port (0 for any free one) or --bind address`);
     throw e;
   });
-  log(`serving ${server.url} (NDJSON, one batch per line; ?resume=<checkpoint> to continue; Ctrl-C stops)`);
+  log(`serving ${server.url} (NDJSON, one batch per line; ?resume=<checkpoint> to continue; ${describeAccess(access)}; Ctrl-C stops)`);
   const sig = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   log(`${sig}: stopping the server`);
   await server.close();
+  if (observed) {
+    observed.metrics.phase = 'stopped';
+    await observed.server.close();
+  }
   return 0;
+}
+
+/** --metrics-port: the feed's counters on their own loopback port (/metrics, /healthz, /readyz, dashboard at /). */
+async function feedMetrics(opts: FeedCliOptions) {
+  const { FeedMetrics, feedView } = await import('../observe/feed-metrics.js');
+  const { MetricsServer } = await import('../observe/server.js');
+  const metrics = new FeedMetrics();
+  const server = new MetricsServer(metrics, { port: opts.metricsPort!, title: `feed ${opts.topic}`, view: feedView, ...(opts.metricsHost ? { host: opts.metricsHost } : {}) });
+  const url = await server.start();
+  log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/)`);
+  return { metrics, server };
 }

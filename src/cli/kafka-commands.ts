@@ -10,6 +10,8 @@ import { runKafkaPipeline } from '../io/kafka/runner.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
+import { Observation, type ObserveCliOptions } from '../observe/cli.js';
+import { codecOptionsFor } from './codec-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
 
@@ -18,16 +20,14 @@ const toJsonLine = (v: unknown) => JSON.stringify(v, (_k, x: unknown) =>
   x && typeof x === 'object' && (x as { type?: string }).type === 'Buffer' && Array.isArray((x as { data?: unknown }).data)
     ? Buffer.from((x as { data: number[] }).data).toString('base64') : x);
 
-function codecOptions(opts: { schemaId?: number }) {
-  return opts.schemaId === undefined ? {} : { confluentSchemaId: opts.schemaId };
-}
 
-export interface RunCliOptions {
+export interface RunCliOptions extends ObserveCliOptions {
   readonly brokers?: string;
   readonly set: string[];
   readonly appId?: string;
   readonly untilIdle?: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
   readonly maxBytes: number;
   readonly maxBatchBytes: number;
   readonly window: number;
@@ -39,11 +39,11 @@ export interface RunCliOptions {
 }
 
 /** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
-export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
-  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
+  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line), observation?.onReport)).deps };
   if (types.includes('embed')) deps['createEmbedder'] = embedderFactory(modelsDir);
   return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
 }
@@ -55,19 +55,25 @@ interface Run {
   readonly startAt?: number;
 }
 
-async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions): Promise<number> {
+async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
   let deadWarned = 0;
+  observation.metrics?.addStages(pipeline.stages);
+  const embeddingsTopic = pipeline.stages.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
+  const codec = await codecOptionsFor(opts, {
+    writes: { document: run.sinks.kept, decision: run.sinks.decisions, deadLetter: run.sinks.deadLetter, ...(embeddingsTopic ? { embedding: embeddingsTopic } : {}) },
+    reads: [...(t.source.format === 'avro' ? [t.source.topic] : []), ...(embeddingsTopic ? [embeddingsTopic] : [])],
+  }, log);
   const summary = await runKafkaPipeline(pipeline, {
     brokers,
     applicationId: run.applicationId,
     source: { topic: t.source.topic, format: t.source.format, partitions: t.source.partitions },
     sinks: run.sinks,
-    embeddingsTopic: embeddingsTopicOf(t),
+    embeddingsTopic,
     decode: { idField: 'id', textField: 'text', maxBytes: opts.maxBytes },
-    codec: codecOptions(opts),
+    codec,
     window: opts.window,
     lingerMs: opts.lingerMs,
     ...(run.startAt !== undefined ? { startAt: run.startAt } : {}),
@@ -76,6 +82,7 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     verbose: opts.verbose,
     log,
     ...(opts.maxDeadShare !== undefined ? { poisonGuard: { maxDeadShare: opts.maxDeadShare } } : {}),
+    ...(observation.observer ? { observer: observation.observer } : {}),
     onBatch: (s) => {
       // Dead letters are announced as they happen (at most every 5 s), like `d4 curate` does at its end.
       if (s.deadTotal > deadWarned && (deadWarned === 0 || Date.now() - lastReport >= 5_000)) {
@@ -86,7 +93,8 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
       lastReport = Date.now();
       log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
     },
-  }).finally(() => pipeline.close());
+  }).then(async (s) => { await observation.finish(true, log); return s; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
+    .finally(() => pipeline.close());
   const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
   const extra = { ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}), application_id: run.applicationId, params_hash: pipeline.paramsHash, topics: run.sinks };
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
@@ -103,12 +111,13 @@ const deadReasons = (dead: ReadonlyMap<string, number>) => [...dead].sort((a, b)
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `run ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   return runPipeline(t, pipeline, {
     topology: `run ${path}`,
     applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
     sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ReplayCliOptions extends RunCliOptions {
@@ -128,7 +137,8 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     startAt = /^\d+$/.test(opts.from) ? Number(opts.from) : Date.parse(opts.from);
     if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
   }
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `replay ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   const tag = `${pipeline.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
   const base = t.application_id ?? `d4-${t.name}`;
   return runPipeline(t, pipeline, {
@@ -136,7 +146,7 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     applicationId: opts.appId ?? `${base}-replay-${tag}`,
     sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },
     ...(startAt !== undefined ? { startAt } : {}),
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ProduceCliOptions {
@@ -149,14 +159,17 @@ export interface ProduceCliOptions {
   readonly maxBytes: number;
   readonly batchSize: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function produceCommand(input: string, opts: ProduceCliOptions): Promise<number> {
   if (input !== '-' && !existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
   const refusedLines: string[] = [];
+  if (opts.format === 'json' && (opts.schemaRegistry !== undefined || opts.schemaId !== undefined)) throw new ConfigError('--schema-registry and --schema-id frame Avro records; --format json sends each line as it is');
+  const codec = await codecOptionsFor(opts, { writes: { document: opts.topic }, reads: [] }, log);
   const r = await produceFile(input, {
     brokers: resolveBrokers(opts.brokers), topic: opts.topic, format: opts.format, partitions: opts.partitions,
-    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec: codecOptions(opts),
+    idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize, codec,
     onDeadLetter: (d) => refusedLines.push(toJsonLine(deadLetterJson(d))),
   });
   console.log(`produced ${r.produced} record(s) to ${opts.topic}${r.refused ? `; refused ${r.refused} that are not documents (below, on stderr)` : ''}`);
@@ -171,11 +184,13 @@ export interface ConsumeCliOptions {
   readonly max?: number;
   readonly idleMs: number;
   readonly schemaId?: number;
+  readonly schemaRegistry?: string;
 }
 
 export async function consumeCommand(opts: ConsumeCliOptions): Promise<number> {
+  const codec = opts.as === 'raw' ? {} : await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log);
   const n = await consumeTopic({
-    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec: codecOptions(opts), idleMs: opts.idleMs,
+    brokers: resolveBrokers(opts.brokers), topic: opts.topic, as: opts.as, codec, idleMs: opts.idleMs,
     ...(opts.max !== undefined ? { max: opts.max } : {}),
     onRecord: (v) => { process.stdout.write(toJsonLine(v) + '\n'); },
   });

@@ -3,8 +3,9 @@
 // need them so that `d4 --help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
-import { collect, positiveInt, shareArg, stageList } from './options.js';
+import { collect, portArg, positiveInt, shareArg, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
+import { KAFKA_CONFIG_ENV, KafkaConfigError, KafkaSecurityError, useClientConfig, activeClientConfig } from '../io/kafka/security.js';
 
 const STAGES = [...stageDefinitions.keys()];
 const program = new Command();
@@ -16,7 +17,15 @@ program
   .showHelpAfterError('(run with --help for usage)')
   // Commander's own errors (unknown option, bad choice, failed parser) are bad options: exit 2,
   // as --help says. Inherited by every command defined below.
-  .exitOverride();
+  .exitOverride()
+  // The client config is read before the command starts, so that a bad file is a bad option
+  // (exit 2) and every Kafka and registry client the command makes uses it.
+  .hook('preAction', (_program, action) => {
+    if (!action.options.some((o) => o.attributeName() === 'kafkaConfig')) return;
+    const file = action.opts()['kafkaConfig'] as string | undefined;
+    if (file !== undefined) useClientConfig(file);
+    else activeClientConfig();
+  });
 
 /** The options every command that reads documents from a file shares. */
 function inputOptions(c: Command, batchHelp: string): Command {
@@ -29,7 +38,9 @@ function inputOptions(c: Command, batchHelp: string): Command {
 
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
 const maxDeadShareOption = () => new Option('--max-dead-share <share>', 'poison-topic guard: stop with exit 1, before committing, when more than this share of a window\'s records cannot be curated (default 1: only when all of them fail, e.g. a topic read with the wrong --format or --schema-id)').argParser(shareArg('--max-dead-share'));
-const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id'));
+const kafkaConfigOption = () => new Option('--kafka-config <file>', `Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password, ssl.truststore.*/ssl.ca.location, ssl.keystore.*, bootstrap.servers, schema.registry.*): TLS and SASL for the brokers and the schema registry (default: $${KAFKA_CONFIG_ENV})`);
+const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id')).conflicts('schemaRegistry');
+const schemaRegistryOption = () => new Option('--schema-registry <url>', 'a Confluent-compatible schema registry (e.g. the URL `npm run registry:up` prints): each record type\'s schema is registered under <topic>-value and records are framed with its id; framed records are read by the writer schema their id names (unknown ids are dead-lettered as unknown-schema-id). TLS and credentials: schema.registry.* / basic.auth.* in --kafka-config');
 
 inputOptions(program.command('curate'), 'documents per batch: bounds memory, and is the selection stages\' decision window')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
@@ -49,6 +60,10 @@ inputOptions(program.command('curate'), 'documents per batch: bounds memory, and
   .option('--expected-docs <n>', 'semantic/prototype stages: documents expected, k ≈ √n (default: the lines of a JSONL input without --state-dir, else 1,000,000)', positiveInt('--expected-docs'))
   .option('--no-progress', 'no progress bar (it only shows on a terminal anyway)')
   .option('--json', 'print the summary as one JSON line instead of a table')
+  .option('--report', 'also write <out>/report.html (see d4 report); its path is printed on stderr')
+  .option('--metrics-port <port>', 'serve Prometheus metrics and the live dashboard while curating, as d4 run does (0: any free port)', portArg('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
+  .option('--metrics-hold <ms>', 'after the run, keep serving the final metrics this long', positiveInt('--metrics-hold'))
   .addHelpText('after', `
 Stages:
 ${[...stageDefinitions.values()].map((d) => `  ${d.type.padEnd(10)} ${d.summary}`).join('\n')}
@@ -81,6 +96,9 @@ inputOptions(program.command('sweep'), 'documents per batch (the selection stage
   .description('Evaluate several parameter sets of the selection stages over the same input in one pass: exact, near and embed run once, each parameter set gets its own semantic/prototype stages. Prints, per set: kept fraction, drops per stage, R_dedup, clusters covered, time. With --target-dedup-ratio, searches the semantic epsilon that keeps that fraction (SemDeDup\'s recipe: trial values, then interpolation).')
   .argument('<input>', 'JSONL, JSONL.gz or a JSON array; or a topologies/*.yaml file: its crawl topic is the input and its embeddings topic the embeddings (--stages is then the topology\'s)')
   .addOption(brokersOption())
+  .addOption(kafkaConfigOption())
+  .addOption(schemaIdOption())
+  .addOption(schemaRegistryOption())
   .option('--grid <stage.option=v1,v2,...>', 'an axis of the grid, e.g. --grid semantic.epsilon=0.03,0.05,0.07 --grid target-ratio=0.2,0.25 (repeatable)', collect, [])
   .addOption(new Option('--stages <list>', 'comma-separated stages, in order').default(STAGES, STAGES.join(',')).argParser(stageList(STAGES)))
   .option('--set <stage.option=value>', 'fix a stage option for every point (repeatable)', collect, [])
@@ -88,9 +106,25 @@ inputOptions(program.command('sweep'), 'documents per batch (the selection stage
   .option('--embeddings <file>', 'embeddings file: read before embedding, new ones appended (so a later sweep embeds nothing)')
   .option('--models-dir <dir>', 'where model ids are looked up')
   .option('--json', 'print the results as one JSON line')
+  .option('-o, --out <dir>', 'also write the results to <dir>/sweep.json (what --json prints), for d4 report')
   .action(async (input: string, opts) => {
     const { sweepCommand } = await import('./sweep.js');
     process.exitCode = await sweepCommand(input, opts);
+  });
+
+program.command('report')
+  .description('Write <out-dir>/report.html: one self-contained HTML file (data, uPlot and code inline; opens offline) with the plots of a file-mode run: kept fraction along the input against the target, drops per stage and reason, dead letters, similarity of duplicates, cluster sizes before and after pruning, distances to the centroids; for a sweep (sweep --out), kept fraction and R_dedup against epsilon and the target ratio. Prints its path.')
+  .argument('<out-dir>', 'the --out directory of d4 curate, d4 batch or d4 sweep')
+  .action(async (dir: string) => {
+    const { existsSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    if (!existsSync(dir)) throw new ConfigError(`${dir} does not exist`);
+    const { writeReport } = await import('../observe/report.js');
+    try {
+      console.log(resolve(await writeReport(dir)));
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
   });
 
 program.command('describe')
@@ -106,6 +140,7 @@ program.command('describe')
 function kafkaRunOptions(c: Command): Command {
   return c
     .addOption(brokersOption())
+    .addOption(kafkaConfigOption())
     .option('--set <stage.option=value>', 'override a stage option, e.g. --set semantic.epsilon=0.05 (repeatable)', collect, [])
     .option('--until-idle <ms>', 'stop after this many milliseconds without new records (default: run until stopped)', positiveInt('--until-idle'))
     .option('--window <n>', 'offsets per processing window (aligned on multiples, so a replay sees the same windows): the decision delay of the selection stages and the size of a transaction', positiveInt('--window'), 1024)
@@ -115,8 +150,12 @@ function kafkaRunOptions(c: Command): Command {
     .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
     .addOption(schemaIdOption())
     .addOption(maxDeadShareOption())
+    .addOption(schemaRegistryOption())
     .option('--verbose', 'log every committed window')
-    .option('--json', 'print the final summary as one JSON line');
+    .option('--json', 'print the final summary as one JSON line')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a live dashboard at / (0: any free port; the address is logged)', portArg('--metrics-port'))
+    .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1, loopback only)')
+    .option('--metrics-hold <ms>', 'after the run ends, keep serving the final metrics this long (so a last scrape sees the totals)', positiveInt('--metrics-hold'));
 }
 
 kafkaRunOptions(program.command('run')
@@ -143,6 +182,7 @@ program.command('produce')
   .argument('<input>', 'JSONL, JSONL.gz, a JSON array, or - for stdin')
   .requiredOption('--topic <topic>', 'destination topic (created if missing)')
   .addOption(brokersOption())
+  .addOption(kafkaConfigOption())
   .addOption(new Option('--format <format>', 'record encoding').choices(['avro', 'json']).default('avro'))
   .option('--partitions <n>', 'partitions when the topic is created', positiveInt('--partitions'), 1)
   .option('--id-field <name>', 'input field holding the document id', 'id')
@@ -150,6 +190,7 @@ program.command('produce')
   .option('--max-bytes <n>', 'largest text in UTF-8 bytes (avro format; json lines go as they are)', positiveInt('--max-bytes'), 1_000_000)
   .option('--batch-size <n>', 'records per produce request', positiveInt('--batch-size'), 500)
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .action(async (input: string, opts) => {
     const { produceCommand } = await import('./kafka-commands.js');
     process.exitCode = await produceCommand(input, opts);
@@ -159,10 +200,12 @@ program.command('consume')
   .description('Print a topic\'s records as JSON lines (read-committed, from the beginning), then stop when it has been idle.')
   .requiredOption('--topic <topic>', 'topic to read')
   .addOption(brokersOption())
+  .addOption(kafkaConfigOption())
   .addOption(new Option('--as <kind>', 'how to decode the values').choices(['decision', 'document', 'dead-letter', 'embedding', 'centroids', 'raw']).default('decision'))
   .option('--max <n>', 'stop after this many records', positiveInt('--max'))
   .option('--idle-ms <ms>', 'stop after this long without a record', positiveInt('--idle-ms'), 3000)
   .addOption(schemaIdOption())
+    .addOption(schemaRegistryOption())
   .action(async (opts) => {
     const { consumeCommand } = await import('./kafka-commands.js');
     process.exitCode = await consumeCommand(opts);
@@ -172,6 +215,7 @@ program.command('feed')
   .description('Stream the documents of a curated topic to a trainer: shuffled through a bounded buffer with a seed, for --epochs epochs, in batches of --batch-size documents or --batch-tokens estimated tokens. Prints one NDJSON line per batch on stdout, {"epoch","batch","checkpoint","tokens","documents"} (epoch and batch 0-based); --resume <checkpoint> continues right after that batch, neither repeating nor skipping a document of the epoch. With --serve, streams the same lines over HTTP instead (see docs/feed.md).')
   .requiredOption('--topic <topic>', 'topic of Avro CrawledDocument records, e.g. a topology\'s kept topic')
   .addOption(brokersOption())
+  .addOption(kafkaConfigOption())
   .option('--epochs <n>', 'epochs in all, counting those a --resume checkpoint has finished', positiveInt('--epochs'), 1)
   .addOption(new Option('--batch-size <n>', 'documents per batch (default 32)').argParser(positiveInt('--batch-size')).conflicts('batchTokens'))
   .addOption(new Option('--batch-tokens <n>', 'token budget per batch, tokens estimated as UTF-8 bytes / 4; a longer document goes alone in its batch').argParser(positiveInt('--batch-tokens')))
@@ -179,8 +223,13 @@ program.command('feed')
   .option('--seed <seed>', 'shuffle seed, any string (default "0"); each epoch shuffles differently from the same seed')
   .option('--resume <checkpoint>', 'continue after the batch that carried this checkpoint; seed, shuffle buffer and batching come from it (giving different ones is an error)')
   .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
+  .option('--bind <address>', 'with --serve: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface); say so explicitly, and consider a token')
+  .option('--token-file <file>', `with --serve: require "Authorization: Bearer <token>", the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
+  .option('--metrics-port <port>', 'with --serve: Prometheus metrics (batches, documents, tokens served) at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a dashboard at / (0: any free port)', portArg('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
   .addOption(schemaIdOption())
+  .addOption(schemaRegistryOption())
   .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Each epoch reads what is committed on the topic when it starts (read-committed), partitions
@@ -197,11 +246,13 @@ program.command('export')
   .argument('[input]', 'a kept.jsonl from d4 curate (JSONL or JSONL.gz, or - for stdin); or use --topic')
   .option('--topic <topic>', 'read this topic of Avro CrawledDocument records instead of a file')
   .addOption(brokersOption())
+  .addOption(kafkaConfigOption())
   .requiredOption('-o, --out <dir>', 'output directory (created if missing; must not hold an earlier export unless --overwrite)')
   .option('--shard-docs <n>', 'documents per shard', positiveInt('--shard-docs'), 10_000)
   .option('--parquet', 'also write shard-NNNNN.parquet beside each .jsonl.gz, the same documents (one shard is held in memory while it is written)')
   .option('--overwrite', 'replace the shards, manifest.json and SHA256SUMS of an earlier export in --out')
   .addOption(schemaIdOption())
+  .addOption(schemaRegistryOption())
   .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Exit codes: 0 done (a warning on stderr when some records were not documents), 1 failed, 2 bad options.`)
@@ -216,6 +267,9 @@ try {
   if (e instanceof CommanderError) {
     // Help and version end here too, with exit code 0; the message was already printed.
     process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof KafkaConfigError || e instanceof KafkaSecurityError || (e instanceof Error && (e.name === 'SchemaRegistryError' || e.name === 'HttpAccessError'))) {
+    console.error(`d4: ${e.message}`);
+    process.exitCode = (e as { exitCode?: number }).exitCode ?? 1;
   } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;

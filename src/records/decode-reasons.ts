@@ -13,8 +13,10 @@ export type DecodeReason =
   | 'not-avro'
   /** Framing expected (--schema-id) but the record has no Confluent header. */
   | 'not-framed'
-  /** Framed with a schema id other than the one this consumer can read. */
+  /** Framed with a schema id other than the one this consumer can read (--schema-id), or one the schema registry does not have. */
   | 'unknown-schema-id'
+  /** Framed with a registry schema id whose writer schema cannot be resolved into d4's schema. */
+  | 'incompatible-schema'
   | 'invalid-utf8'
   | 'malformed-json';
 
@@ -66,6 +68,16 @@ export function explainAvroFailure(bytes: Uint8Array, avroError: string, expecte
   const h = confluentHeader(bytes);
   if (h) return { reason: 'not-avro', message: `not a plain Avro ${type} (${avroError}); ${framedHint(h.schemaId)}` };
   return { reason: 'not-avro', message: `not an Avro ${type}: ${avroError}` };
+}
+
+/**
+ * A record read with --schema-registry that has no Confluent wire-format header (magic byte 0 +
+ * 4-byte schema id): empty, JSON text, or plain Avro produced without the registry.
+ */
+export function explainRegistryUnframed(bytes: Uint8Array): DecodeFailure {
+  if (bytes.length === 0) return { reason: 'empty-record', message: 'the record value is empty (0 bytes)' };
+  const why = looksLikeJson(bytes) ? JSON_HINT : 'was it produced without --schema-registry? (a topic of plain Avro is read without it)';
+  return { reason: 'not-framed', message: `not in the Confluent wire format (magic byte 0 + schema id), though --schema-registry expects it: got ${describeStart(bytes)}; ${why}` };
 }
 
 /**

@@ -48,7 +48,9 @@ export function likelyCause(reason: string): string {
     case 'not-framed':
       return 'the records are not in the Confluent wire format: leave --schema-id / --schema-registry out for a topic of plain Avro, or check --format';
     case 'unknown-schema-id':
-      return 'the records carry a schema id this consumer cannot read: check --schema-id / --schema-registry';
+      return 'the records carry a schema id this consumer cannot read: check --schema-id / --schema-registry (the registry URL, and that the producer registered its schema there)';
+    case 'incompatible-schema':
+      return "the records' writer schema (from the schema registry) cannot be read as a d4 CrawledDocument: is this the right topic, or was an incompatible schema version registered?";
     case 'malformed-json':
     case 'invalid-utf8':
       return 'the records are not JSON text: a topic of Avro records needs --format avro (source format: avro), with --schema-id / --schema-registry if framed';

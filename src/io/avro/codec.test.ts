@@ -29,3 +29,60 @@ test('avro: bad bytes decode to an error, never a throw', () => {
 test('avro: a record that does not match the schema is refused at encode time', () => {
   assert.throws(() => codecs().document.encode({ ...doc, text: 42 } as unknown as CrawledDocument));
 });
+
+import type avro from 'avsc';
+import { parseSchema, recordSchemas, type WriterSchemaSource } from './codec.js';
+
+/** Writer schemas held in memory, as a registry would serve them (fetch resolves what it holds, null otherwise). */
+function schemaSource(registered: Record<number, object>): WriterSchemaSource & { fetched: number[] } {
+  const known = new Map<number, avro.Type | null>();
+  return {
+    url: 'http://registry.test/apis/ccompat/v7',
+    fetched: [],
+    get: (id) => known.get(id),
+    async fetch(ids) {
+      for (const id of ids) { this.fetched.push(id); known.set(id, registered[id] ? parseSchema(registered[id]!) : null); }
+    },
+  };
+}
+
+test('avro registry framing: each record type is framed with its own id and read back by it', async () => {
+  const schemas = schemaSource({ 11: recordSchemas.document });
+  const c = codecs({ registry: { writerIds: { document: 11, decision: 12 }, schemas } });
+  const framed = c.document.encode(doc);
+  assert.deepEqual([framed[0], framed.readInt32BE(1)], [0, 11]);
+  assert.equal(c.decision.encode({ id: 'd1', keep: true, stage: 'final', reason: 'kept', duplicate_of: null, similarity: null, cluster: null, centroid_version: null, distance: null, threshold: null, params_hash: 'h', decided_at: 1 }).readInt32BE(1), 12);
+  assert.throws(() => c.embedding.encode({} as never), /no schema id for embedding/);
+  const before = c.document.decode(framed);
+  assert.ok('reason' in before && before.reason === 'unknown-schema-id', 'not fetched yet: never read by a guess');
+  const p = c.document.prepare([framed, null, Buffer.from('x')]);
+  assert.ok(p instanceof Promise);
+  await p;
+  assert.equal(c.document.prepare([framed]), undefined, 'nothing left to fetch');
+  const r = c.document.decode(framed);
+  assert.ok('value' in r);
+  assert.deepEqual({ ...r.value }, doc);
+});
+
+test('avro registry framing: unknown ids, unframed bytes and unreadable writer schemas are errors with reasons', async () => {
+  const older = { ...recordSchemas.document, fields: (recordSchemas.document as { fields: { name: string }[] }).fields.filter((f) => f.name !== 'language') };
+  const alien = { type: 'record', name: 'CrawledDocument', namespace: 'd4stream', fields: [{ name: 'id', type: 'string' }, { name: 'text', type: 'int' }] };
+  const schemas = schemaSource({ 1: older, 2: alien });
+  const c = codecs({ registry: { writerIds: {}, schemas } });
+  const body = (schema: object, value: unknown) => parseSchema(schema).toBuffer(value);
+  const frame = (id: number, b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, 0, id]), b]);
+  const v1 = frame(1, body(older, { id: 'a', url: null, fetched_at: null, content_type: null, text: 'hi', metadata: {} }));
+  const bad = frame(2, body(alien, { id: 'b', text: 7 }));
+  const unknown = frame(9, body(older, { id: 'c', url: null, fetched_at: null, content_type: null, text: 'x', metadata: {} }));
+  await c.document.prepare([v1, bad, unknown]);
+  const r1 = c.document.decode(v1);
+  assert.ok('value' in r1, 'an older compatible version is resolved into the current schema');
+  assert.equal(r1.value.language, null, 'the field it lacks takes its default');
+  const r2 = c.document.decode(bad);
+  assert.ok('error' in r2 && r2.reason === 'incompatible-schema' && /schema id 2/.test(r2.error));
+  const r3 = c.document.decode(unknown);
+  assert.ok('error' in r3 && r3.reason === 'unknown-schema-id' && /schema id 9 is not in the schema registry/.test(r3.error));
+  const r4 = c.document.decode(codecs().document.encode(doc));
+  assert.ok('error' in r4 && r4.reason === 'not-framed');
+  assert.deepEqual(schemas.fetched.sort(), [1, 2, 9]);
+});

@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { explainAvroFailure, type DecodeReason } from '../../records/decode-reasons.js';
+import { explainAvroFailure, explainRegistryUnframed, type DecodeFailure, type DecodeReason } from '../../records/decode-reasons.js';
 import {
   crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema,
   type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
@@ -7,59 +7,151 @@ import {
 
 /**
  * Avro encoding of every record d4stream writes to Kafka, from the same schemas the TypeScript
- * types are generated from. Optionally in the Confluent wire format (magic byte 0, 4-byte
- * big-endian schema id, then the Avro body) for consumers that expect a schema registry's framing.
+ * types are generated from. By default schemaless: the Avro binary body alone. Optionally in the
+ * Confluent wire format (magic byte 0, 4-byte big-endian schema id, then the Avro body): with a
+ * fixed id (--schema-id), or with ids from a schema registry (--schema-registry), where each record
+ * type has its own id and a framed record is read with the writer schema its id names, resolved
+ * into d4's schema (Avro schema resolution, so a compatible older or newer writer reads fine).
  */
 export interface Codec<T> {
   encode(value: T): Buffer;
-  /** Never throws: bad bytes come back as an error (a reason and a message), to become a dead letter. */
+  /**
+   * Never throws: bad bytes come back as an error, to become a dead letter: `reason` is the dead
+   * letter's machine-readable error (not-avro, not-framed, unknown-schema-id, ...), `error` the message.
+   */
   decode(bytes: Buffer): { value: T } | { error: string; reason: DecodeReason };
+  /**
+   * With a schema registry: fetches the writer schemas these records name that are not known
+   * yet, so that decode can stay synchronous. Undefined when there is nothing to fetch (always
+   * without a registry); call it (and await what it returns) before decoding a batch.
+   */
+  prepare(records: Iterable<Buffer | null | undefined>): Promise<void> | undefined;
+}
+
+export type RecordType = 'document' | 'decision' | 'deadLetter' | 'embedding' | 'centroids';
+
+/** Writer schemas by registry id, fetched on first sight; null: the registry has no such id. */
+export interface WriterSchemaSource {
+  /** The registry's base URL (for messages). */
+  readonly url: string;
+  get(id: number): avro.Type | null | undefined;
+  fetch(ids: readonly number[]): Promise<void>;
+}
+
+export interface RegistryFraming {
+  /** The id to frame each record type with: its schema's id under the subject of the topic this process writes it to. */
+  readonly writerIds: Partial<Record<RecordType, number>>;
+  readonly schemas: WriterSchemaSource;
 }
 
 export interface CodecOptions {
-  /** Frame with the Confluent wire format using this schema id. */
+  /** Frame with the Confluent wire format using this schema id (every record type). */
   readonly confluentSchemaId?: number;
+  /** Frame with the ids of a schema registry, and read framed records by their writer schema. */
+  readonly registry?: RegistryFraming;
 }
 
-function codec<T>(schema: object, options: CodecOptions): Codec<T> {
-  const type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
-  const id = options.confluentSchemaId;
-  const typeName = String((schema as { name?: string }).name ?? 'record');
+/** avsc parses the schemas the same way everywhere (unions unwrapped: null | T). */
+export const parseSchema = (schema: object | string): avro.Type =>
+  avro.Type.forSchema((typeof schema === 'string' ? JSON.parse(schema) : schema) as avro.Schema, { wrapUnions: false });
+
+function frame(id: number, body: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt8(0, 0);
+  header.writeInt32BE(id, 1);
+  return Buffer.concat([header, body]);
+}
+
+const framedId = (bytes: Buffer | null | undefined): number | undefined =>
+  bytes && bytes.length >= 5 && bytes[0] === 0 ? bytes.readInt32BE(1) : undefined;
+
+function codec<T>(kind: RecordType, schema: object, options: CodecOptions): Codec<T> {
+  const type = parseSchema(schema);
+  const typeName = String((schema as { name?: string }).name ?? kind);
+  const fixedId = options.confluentSchemaId;
+  const registry = options.registry;
+  type Decoded = { value: T } | { error: string; reason: DecodeReason };
+  const fail = (f: DecodeFailure): Decoded => ({ error: f.message, reason: f.reason });
+  /** Reads the Avro body of `bytes` (after `skip` header bytes); a failure is explained from the whole record. */
+  const body = (bytes: Buffer, skip: number, expectedId?: number, resolver?: avro.Resolver): Decoded => {
+    const b = bytes.subarray(skip);
+    if (b.length === 0) {
+      return skip === 0 ? fail(explainAvroFailure(bytes, 'empty', expectedId, typeName))
+        : fail({ reason: 'empty-record', message: `the record is a Confluent header alone (schema id ${expectedId}), with no Avro body` });
+    }
+    try {
+      return { value: type.fromBuffer(b, resolver) as T };
+    } catch (e) {
+      return fail(explainAvroFailure(bytes, (e as Error).message, expectedId, typeName));
+    }
+  };
+  if (registry) {
+    // Per writer id: how to read it into d4's type (undefined: the same schema, no resolver).
+    const readers = new Map<number, { resolver?: avro.Resolver } | { error: string }>();
+    const readerFor = (id: number, writer: avro.Type) => {
+      let r = readers.get(id);
+      if (!r) {
+        try {
+          r = writer.equals(type) ? {} : { resolver: type.createResolver(writer) };
+        } catch (e) {
+          r = { error: (e as Error).message };
+        }
+        readers.set(id, r);
+      }
+      return r;
+    };
+    return {
+      encode(value) {
+        const id = registry.writerIds[kind];
+        if (id === undefined) throw new Error(`no schema id for ${kind} records: register the schema of the topic they go to first`);
+        return frame(id, type.toBuffer(value));
+      },
+      decode(bytes) {
+        const id = framedId(bytes);
+        if (id === undefined) return fail(explainRegistryUnframed(bytes));
+        const writer = registry.schemas.get(id);
+        if (!writer) {
+          return { reason: 'unknown-schema-id', error: `schema id ${id} is ${writer === null ? 'not' : 'not yet fetched'} in the schema registry at ${registry.schemas.url}` };
+        }
+        const r = readerFor(id, writer);
+        if ('error' in r) return { reason: 'incompatible-schema', error: `schema id ${id} cannot be read as ${type.name ?? kind}: ${r.error}` };
+        return body(bytes, 5, id, r.resolver);
+      },
+      prepare(records) {
+        const missing = new Set<number>();
+        for (const b of records) {
+          const id = framedId(b);
+          if (id !== undefined && registry.schemas.get(id) === undefined) missing.add(id);
+        }
+        return missing.size > 0 ? registry.schemas.fetch([...missing]) : undefined;
+      },
+    };
+  }
   return {
     encode(value) {
-      const body = type.toBuffer(value);
-      if (id === undefined) return body;
-      const header = Buffer.alloc(5);
-      header.writeUInt8(0, 0);
-      header.writeInt32BE(id, 1);
-      return Buffer.concat([header, body]);
+      const b = type.toBuffer(value);
+      return fixedId === undefined ? b : frame(fixedId, b);
     },
     decode(bytes) {
-      const fail = (avroError: string) => {
-        const f = explainAvroFailure(bytes, avroError, id, typeName);
-        return { error: f.message, reason: f.reason };
-      };
-      let body = bytes;
-      if (id !== undefined) {
-        if (bytes.length < 5 || bytes[0] !== 0 || bytes.readInt32BE(1) !== id) return fail('no Confluent header');
-        body = bytes.subarray(5);
-      }
-      if (body.length === 0) return fail('empty');
-      try {
-        return { value: type.fromBuffer(body) as T };
-      } catch (e) {
-        return fail((e as Error).message);
-      }
+      if (fixedId === undefined) return body(bytes, 0);
+      if (framedId(bytes) !== fixedId) return fail(explainAvroFailure(bytes, 'no Confluent header', fixedId, typeName));
+      return body(bytes, 5, fixedId);
     },
+    prepare: () => undefined,
   };
 }
 
 export const codecs = (options: CodecOptions = {}) => ({
-  document: codec<CrawledDocument>(crawledDocumentSchema, options),
-  decision: codec<Decision>(decisionSchema, options),
-  deadLetter: codec<DeadLetter>(deadLetterSchema, options),
-  embedding: codec<Embedding>(embeddingSchema, options),
-  centroids: codec<CentroidSnapshot>(centroidSnapshotSchema, options),
+  document: codec<CrawledDocument>('document', crawledDocumentSchema, options),
+  decision: codec<Decision>('decision', decisionSchema, options),
+  deadLetter: codec<DeadLetter>('deadLetter', deadLetterSchema, options),
+  embedding: codec<Embedding>('embedding', embeddingSchema, options),
+  centroids: codec<CentroidSnapshot>('centroids', centroidSnapshotSchema, options),
 });
 
 export type Codecs = ReturnType<typeof codecs>;
+
+/** The schema of each record type, as d4 registers it. */
+export const recordSchemas: Record<RecordType, object> = {
+  document: crawledDocumentSchema, decision: decisionSchema, deadLetter: deadLetterSchema, embedding: embeddingSchema, centroids: centroidSnapshotSchema,
+};

@@ -1,13 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { authorized } from './access.js';
 import { batchLine, CheckpointError, FeedOptionsError, type FeedBatch } from '../../feed/index.js';
 import { PoisonTopicError } from '../../records/poison-guard.js';
 
 export interface FeedServerOptions {
   /** 0 picks a free port (see the returned url). */
   readonly port: number;
-  /** Loopback only by default: the feed has no authentication. */
+  /** Loopback by default (see access.ts): another address must be given explicitly. */
   readonly host?: string;
+  /** When set, every request needs `Authorization: Bearer <token>` (401 otherwise). */
+  readonly token?: string;
   /**
    * Starts one feed for one request (its own consumer), from the request's `resume` token if
    * any. Throws CheckpointError or FeedOptionsError for a token that does not fit.
@@ -86,6 +89,10 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not supported; use GET` });
     if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true });
+    if (!authorized(req, options.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="d4 feed"');
+      return sendJson(res, 401, { error: 'this feed needs "Authorization: Bearer <token>" (the token d4 feed was given)' });
+    }
     if (url.pathname !== '/batches') return sendJson(res, 404, { error: `no such path ${url.pathname}; the feed is at /batches[?resume=<token>][&max_batches=N]` });
     if (active.size >= maxConcurrent) return sendJson(res, 503, { error: `already serving ${active.size} feeds (the limit)` });
 
@@ -160,7 +167,7 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${port}/batches`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/batches`,
     port,
     async close() {
       server.closeAllConnections();

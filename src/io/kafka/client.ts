@@ -1,37 +1,67 @@
 // The one module that imports kafkajs (2.2.4: complete, unmaintained since 2024), so that a
 // later move to another client touches only src/io/kafka.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, ITopicConfig, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, ITopicConfig, Kafka, KafkaConfig, Producer } from 'kafkajs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { activeClientConfig, checkTls, explainConnectError, kafkajsSecurity } from './security.js';
 
 export type { Admin, Consumer, Kafka, Producer, EachBatchPayload, KafkaMessage, Message } from 'kafkajs';
 const { Kafka: KafkaClient, logLevel, CompressionTypes } = kafkajs;
 export { CompressionTypes };
 
 /**
- * Where the brokers are: --brokers, then $D4_KAFKA_BROKERS, then the broker that
- * `npm run kafka:up` started for this checkout (.d4/kafka/broker.json), then localhost:9092.
+ * Where the brokers are: --brokers, then $D4_KAFKA_BROKERS, then bootstrap.servers of the client
+ * config (--kafka-config / $D4_KAFKA_CONFIG), then the broker that `npm run kafka:up` started for
+ * this checkout (.d4/kafka/broker.json), then localhost:9092.
  */
 export function resolveBrokers(flag?: string): string[] {
   const fromFile = () => {
     const p = join(process.env.D4_KAFKA_DIR ?? join(process.cwd(), '.d4', 'kafka'), 'broker.json');
     return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { bootstrap: string }).bootstrap : undefined;
   };
-  const list = flag ?? process.env.D4_KAFKA_BROKERS ?? fromFile() ?? '127.0.0.1:9092';
+  const list = flag ?? process.env.D4_KAFKA_BROKERS ?? activeClientConfig()?.bootstrap?.join(',') ?? fromFile() ?? '127.0.0.1:9092';
   return list.split(',').map((b) => b.trim()).filter(Boolean);
 }
 
+/**
+ * Every Kafka client of the process is made here, with the security settings of the active
+ * client config (security.ts): TLS and SASL come from one place, whatever the caller.
+ */
 export function createKafka(brokers: readonly string[], clientId: string): Kafka {
-  return new KafkaClient({
+  const config = activeClientConfig();
+  const kafka = new KafkaClient({
     clientId,
     brokers: [...brokers],
+    ...(kafkajsSecurity(config) as Pick<KafkaConfig, 'ssl' | 'sasl'>),
     // kafkajs logs retriable errors (e.g. "group coordinator not available" while a fresh broker
     // elects one) at ERROR level; failures that matter reach us as exceptions or CRASH events.
     logLevel: ({ debug: logLevel.DEBUG, info: logLevel.INFO, warn: logLevel.WARN, error: logLevel.ERROR } as Record<string, number>)[process.env.D4_KAFKA_LOG ?? ''] ?? logLevel.NOTHING,
     retry: { retries: 8, initialRetryTime: 200 },
     connectionTimeout: 5000,
   });
+  // An untrusted certificate or refused credentials fail the first connect at once, with the
+  // cause named, instead of after kafkajs' retries (TLS) or as a bare protocol error (SASL).
+  let checked: Promise<void> | undefined;
+  const guard = <T extends { connect(): Promise<void> }>(client: T): T => {
+    const connect = client.connect.bind(client);
+    client.connect = async () => {
+      if (config) await (checked ??= checkTls(brokers, config));
+      try {
+        await connect();
+      } catch (e) {
+        throw explainConnectError(e, brokers, config);
+      }
+    };
+    return client;
+  };
+  const admin = kafka.admin.bind(kafka);
+  const producer = kafka.producer.bind(kafka);
+  const consumer = kafka.consumer.bind(kafka);
+  kafka.admin = (c) => guard(admin(c));
+  kafka.producer = (c) => guard(producer(c));
+  kafka.consumer = (c) => guard(consumer(c));
+  return kafka;
 }
 
 export interface TopicSpec {

@@ -69,7 +69,15 @@ export function kafkaFeedSource(options: KafkaFeedSourceOptions): KafkaFeedSourc
       return (await offsets()).map((p) => ({ partition: p.partition, start: p.low, end: p.high }));
     },
     read(range: EpochRange): AsyncIterable<FeedRecord<Buffer>> {
-      return readRange(kafka, topic, range, offsets, options.readAheadBytes ?? 32 << 20, log, getAdmin);
+      const records = readRange(kafka, topic, range, offsets, options.readAheadBytes ?? 32 << 20, log, getAdmin);
+      if (!options.codec?.registry) return records;
+      // Registry framing: fetch a writer schema the first time its id shows, so decode stays synchronous.
+      return (async function* () {
+        for await (const r of records) {
+          await codec.prepare([r.raw]);
+          yield r;
+        }
+      })();
     },
     decode(raw: Buffer): { value: CrawledDocument } | { error: string; reason?: string } {
       const r = codec.decode(raw);

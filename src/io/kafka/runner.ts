@@ -7,6 +7,8 @@ import { judgeItems, type PoisonGuardOptions } from '../../records/poison-guard.
 import { outcomes, type Pipeline } from '../../topology/pipeline.js';
 import { Summary } from '../../topology/summary.js';
 import type { BuiltEmbedStage } from '../../stages/embed/embed.js';
+import { fanOut, type RunObserver } from '../../topology/events.js';
+import { embedReports, secondsSince, storeSizes, windowCommitted } from '../../observe/run-events.js';
 
 export interface KafkaRunOptions {
   readonly brokers: readonly string[];
@@ -38,6 +40,8 @@ export interface KafkaRunOptions {
   readonly onBatch?: (summary: Summary) => void;
   /** When too many of a window's records fail (all, by default), stop before committing it (src/records/poison-guard.ts). */
   readonly poisonGuard?: PoisonGuardOptions;
+  /** Told what the loop does (metrics, dashboard): see topology/events.ts. */
+  readonly observer?: RunObserver;
 }
 
 /** A transaction failed after the stores changed: the in-memory state is ahead of Kafka. */
@@ -78,6 +82,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
   const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
   const embeddingsTopic = embed ? options.embeddingsTopic : undefined;
   const summary = new Summary();
+  const observer = fanOut(options.observer ? [options.observer] : []);
   const pending = new Map<number, Pending>();
   let fatal: Error | undefined;
   let stopping = false;
@@ -98,11 +103,15 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
   const processWindow = async (partition: number, p: Pending, end: bigint) => {
     const messages = p.messages.filter((m) => BigInt(m.offset) < end);
     p.messages = p.messages.filter((m) => BigInt(m.offset) >= end);
-    const items = messages.map((m, i) => decode(m, partition, i));
+    if (source.format === 'avro') await c.document.prepare(messages.map((m) => m.value)); // registry: the window's writer schemas
+    const started = process.hrtime.bigint(); // observer
+    const decoded = messages.map((m, i) => decode(m, partition, i));
     // Poison-topic guard: stop before the stores change and before anything is committed.
-    const poison = judgeItems(items, `${source.topic}[${partition}] offsets ${p.next}-${end - 1n}`, options.poisonGuard);
+    const poison = judgeItems(decoded, `${source.topic}[${partition}] offsets ${p.next}-${end - 1n}`, options.poisonGuard);
     if (poison) throw new FatalRunError(`${poison}. Nothing of this window was committed: fix the option and run again under the same application id`);
-    const o = outcomes(await pipeline.process(items), pipeline.paramsHash);
+    const items = await pipeline.process(decoded);
+    const o = outcomes(items, pipeline.paramsHash);
+    const processSeconds = secondsSince(started); // observer
     const embeddings: Embedding[] = embeddingsTopic ? embed!.store.drainNew() : [];
     const topicMessages: { topic: string; messages: Message[] }[] = [
       { topic: sinks.decisions, messages: o.decisions.map((d) => ({ key: d.id, value: c.decision.encode(d) })) },
@@ -115,6 +124,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
     if (!producer) throw new FatalRunError(`no producer for partition ${partition} of ${source.topic} (partitions added while running? restart the worker)`);
     // The outputs are computed once; only their transactional write is retried (abort discards
     // a partial one). kafkajs does not retry e.g. NOT_COORDINATOR on sendOffsets by itself.
+    const commitStarted = process.hrtime.bigint(); // observer
     for (let attempt = 1; ; attempt++) {
       const txn = await producer.transaction();
       try {
@@ -127,11 +137,16 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       } catch (e) {
         await txn.abort().catch(() => undefined);
         const retriable = (e as { retriable?: boolean }).retriable === true;
+        observer.transactionFailed({ task: `0_${partition}`, attempt, error: (e as Error).message, retriable, outcome: !retriable || attempt >= 5 ? 'fatal' : 'retry' });
         if (!retriable || attempt >= 5) throw new FatalRunError(`transaction for ${source.topic}[${partition}] failed after ${attempt} attempt(s): ${(e as Error).message}`);
         log(`transaction for ${source.topic}[${partition}] failed (${(e as Error).message}); retrying (${attempt}/5)`);
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     }
+    // observer: what this window committed
+    observer.windowCommitted(windowCommitted({ pipeline, partition, items, timestamps: messages.map((m) => Number(m.timestamp)), outcomes: o, records: Number(end - p.next), processSeconds, commitSeconds: secondsSince(commitStarted) }));
+    for (const r of embedReports(pipeline, `0_${partition}`)) observer.stageReport(r);
+    observer.storeSizes(storeSizes(pipeline, `0_${partition}`));
     p.next = end;
     p.since = Date.now();
     summary.add(o);
@@ -177,7 +192,9 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       await (await producer.transaction()).abort(); // initialises the producer id: fences a previous incarnation
       producers.set(p, producer);
     }
-    await restoreFromChangelogs(kafka, admin, app, pipeline.stores, log);
+    const restoreStarted = process.hrtime.bigint(); // observer
+    const restored = await restoreFromChangelogs(kafka, admin, app, pipeline.stores, log);
+    for (const st of pipeline.stores) observer.storeRestored({ task: '0', store: st.name, records: restored, seconds: secondsSince(restoreStarted) });
     if (embeddingsTopic) {
       const records: Embedding[] = [];
       await readTopicsToEnd(kafka, admin, [embeddingsTopic], `${app}-embeddings-mirror`, (_t, m) => {
@@ -186,6 +203,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
         if ('value' in r) records.push(r.value);
       });
       const loaded = embed!.store.load(records);
+      observer.storeRestored({ task: '0', store: `${embed!.id}-embeddings`, records: records.length, seconds: secondsSince(restoreStarted) });
       if (records.length > 0) log(`mirrored ${loaded} embedding(s) from ${embeddingsTopic}`);
     }
     if (options.startAt !== undefined) {
@@ -210,6 +228,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
           }
           p.messages.push(...batch.messages.filter((m) => BigInt(m.offset) > p!.position));
           p.position = BigInt(batch.lastOffset());
+          observer.lag({ topic: source.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
           await drain(batch.partition, false);
         });
       } catch (e) {
@@ -224,10 +243,14 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       if (!payload.restart) { fatal = payload.error; stop(`consumer crashed: ${payload.error.message}`); }
     });
     // A revoked partition's buffered, uncommitted records are re-read by its next owner.
-    consumer.on(consumer.events.GROUP_JOIN, () => { void serially(async () => { pending.clear(); }); });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      void serially(async () => { pending.clear(); });
+      observer.tasksAssigned({ assigned: (payload.memberAssignment[source.topic] ?? []).map((p) => `0_${p}`), revoked: [], resumed: [] });
+    });
     await consumer.subscribe({ topics: [source.topic], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
     log(`consuming ${source.topic} as group ${app} in windows of ${options.window} offsets`);
+    observer.ready();
 
     lingerTimer = setInterval(() => {
       if (stopping || fatal) return;

@@ -94,8 +94,10 @@ export async function consumeTopic(options: ConsumeOptions): Promise<number> {
       eachMessage: async ({ partition, message }) => {
         last = Date.now();
         if (options.max !== undefined && n >= options.max) return finish();
-        const r = decoders[options.as](message.value ?? Buffer.alloc(0)) as { value?: unknown; error?: string };
-        options.onRecord(r.error !== undefined ? { error: r.error } : r.value, { partition, offset: message.offset, key: message.key?.toString('utf8') ?? null });
+        const kind = options.as === 'dead-letter' ? 'deadLetter' : options.as;
+        if (kind !== 'raw') await c[kind].prepare([message.value]);
+        const r = decoders[options.as](message.value ?? Buffer.alloc(0)) as { value?: unknown; error?: string; reason?: string };
+        options.onRecord(r.error !== undefined ? { error: r.error, ...(r.reason ? { reason: r.reason } : {}) } : r.value, { partition, offset: message.offset, key: message.key?.toString('utf8') ?? null });
         n++;
         if (options.max !== undefined && n >= options.max) finish();
       },

@@ -1,7 +1,7 @@
 import { createKafka } from './client.js';
 import { readTopicsToEnd } from './changelog.js';
 import { kafkaFeedSource } from './feed-source.js';
-import { codecs } from '../avro/codec.js';
+import { codecs, type CodecOptions } from '../avro/codec.js';
 import { itemFromRecordValue, type DecodeOptions } from '../../records/decode.js';
 import { origin, type Embedding, type Item } from '../../records/item.js';
 
@@ -18,11 +18,11 @@ export interface TopicItems {
  * it is opened, and every pass reads the same records in the same order (partitions merged
  * round-robin, each in offset order, read-committed — the feed source's contract).
  */
-export async function openTopicItems(brokers: readonly string[], topic: string, format: 'avro' | 'json', decode: DecodeOptions): Promise<TopicItems> {
-  const source = kafkaFeedSource({ brokers, topic });
+export async function openTopicItems(brokers: readonly string[], topic: string, format: 'avro' | 'json', decode: DecodeOptions, codec: CodecOptions = {}): Promise<TopicItems> {
+  const source = kafkaFeedSource({ brokers, topic, codec });
   const range = await source.range();
   const size = range.reduce((n, p) => n + Number(BigInt(p.end) - BigInt(p.start)), 0);
-  const docs = codecs().document;
+  const docs = codecs(codec).document;
   return {
     size,
     async *batches(batchSize) {
@@ -30,6 +30,7 @@ export async function openTopicItems(brokers: readonly string[], topic: string, 
       let seq = 0;
       for await (const r of source.read(range)) {
         const o = origin({ topic, partition: r.partition, offset: r.offset });
+        if (format === 'avro') await docs.prepare([r.raw]);
         batch.push(itemFromRecordValue(r.raw, r.key ?? null, seq++, o, format, docs.decode, decode));
         if (batch.length >= batchSize) { yield batch; batch = []; }
       }
@@ -40,11 +41,11 @@ export async function openTopicItems(brokers: readonly string[], topic: string, 
 }
 
 /** Every record of a compacted embeddings topic (the latest per document id). */
-export async function readEmbeddingsTopic(brokers: readonly string[], topic: string): Promise<Embedding[]> {
+export async function readEmbeddingsTopic(brokers: readonly string[], topic: string, codec: CodecOptions = {}): Promise<Embedding[]> {
   const kafka = createKafka(brokers, 'd4-embeddings-reader');
   const admin = kafka.admin();
   await admin.connect();
-  const c = codecs().embedding;
+  const c = codecs(codec).embedding;
   const records: Embedding[] = [];
   try {
     const topics = new Set(await admin.listTopics());
