@@ -1,6 +1,7 @@
 import { ConfigError } from '../topology/registry.js';
 import { codecOptionsFor } from './codec-options.js';
 import type { CrawledDocument } from '../records/item.js';
+import { PoisonGuard } from '../records/poison-guard.js';
 import { ExportError, exportShards, readDocumentsFile, type ExportManifest, type ShardFormat } from '../io/files/export.js';
 
 const log = (m: string) => console.error(`[d4 export] ${new Date().toISOString()} ${m}`);
@@ -13,6 +14,7 @@ export interface ExportCliOptions {
   readonly parquet?: boolean;
   readonly overwrite?: boolean;
   readonly schemaId?: number;
+  readonly maxDeadShare?: number;
   readonly schemaRegistry?: string;
 }
 
@@ -26,7 +28,7 @@ export async function exportCommand(input: string | undefined, opts: ExportCliOp
   let manifest: ExportManifest;
   try {
     if (input !== undefined) {
-      const docs = readDocumentsFile(input, (line, why) => { refused++; log(`${input}:${line}: not exported: ${why}`); });
+      const docs = readDocumentsFile(input, (line, why) => { refused++; if (refused <= 5) log(`${input}:${line}: not exported: ${why}`); });
       manifest = await exportShards(docs, { ...common, source: { kind: 'file', path: input === '-' ? '<stdin>' : input } }, () => refused);
     } else {
       manifest = await fromTopic(opts, common, () => refused, () => { refused++; });
@@ -38,7 +40,7 @@ export async function exportCommand(input: string | undefined, opts: ExportCliOp
   const seconds = (Date.now() - started) / 1000;
   const sizes = Object.entries(manifest.bytes).map(([f, b]) => `${f} ${(b / 1e6).toFixed(1)} MB`).join(', ');
   console.log(`exported ${manifest.documents} documents in ${manifest.shards.length} shard(s) to ${opts.out} (${sizes || 'nothing'}) in ${seconds.toFixed(1)} s; manifest.json and SHA256SUMS written`);
-  if (refused > 0) console.error(`d4 export: warning: ${refused} record(s) were not documents and were not exported (listed above)`);
+  if (refused > 0) console.error(`d4 export: warning: ${refused} record(s) were not documents and were not exported (${refused > 5 ? 'the first 5 are ' : ''}listed above)`);
   return 0;
 }
 
@@ -51,12 +53,22 @@ async function fromTopic(opts: ExportCliOptions, common: Omit<Parameters<typeof 
   try {
     const range = await source.range().catch((e: Error) => { throw e instanceof FeedSourceError ? new ConfigError(e.message) : e; });
     log(`${topic} on ${brokers.join(',')}: ${range.map((p) => `p${p.partition} [${p.start}, ${p.end})`).join(' ')}`);
+    // Poison-topic guard: a topic read with the wrong options stops the export (exit 1) before
+    // its manifest is written, so no directory looks like a complete export of nothing.
+    const guard = new PoisonGuard((a, b) => `${topic} (records ${a}-${b} in export order)`, opts.maxDeadShare !== undefined ? { maxDeadShare: opts.maxDeadShare } : {});
     async function* docs(): AsyncGenerator<CrawledDocument> {
       for await (const r of source.read(range)) {
         const d = source.decode(r.raw);
-        if ('value' in d) yield d.value;
-        else { refuse(); log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`); }
+        if ('value' in d) { guard.add(); yield d.value; }
+        else {
+          guard.add({ reason: d.reason ?? 'not-a-document', message: d.error });
+          refuse();
+          // The first few are listed; a topic of undecodable records must not flood stderr.
+          if (refusedCount() <= 5) log(`${topic} partition ${r.partition} offset ${r.offset}: not exported: ${d.error}`);
+          else if (refusedCount() % 1000 === 0) log(`… ${refusedCount()} records not exported so far (only the first 5 are listed)`);
+        }
       }
+      guard.finish();
     }
     return await exportShards(docs(), { ...common, source: { kind: 'kafka', topic, order: 'partitions round-robin, each in offset order', partitions: range.map((p) => ({ partition: p.partition, start: p.start, end: p.end })) } }, refusedCount);
   } finally {

@@ -21,6 +21,7 @@ export interface FeedCliOptions {
   readonly tokenFile?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
+  readonly maxDeadShare?: number;
   /** With --serve: Prometheus metrics and a dashboard on this port. */
   readonly metricsPort?: number;
   readonly metricsHost?: string;
@@ -36,7 +37,18 @@ function feedOptions(opts: FeedCliOptions, source: KafkaFeedSource): FeedOptions
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.shuffleBuffer !== undefined ? { shuffleBuffer: opts.shuffleBuffer } : {}),
     ...(batch ? { batch } : {}),
-    onSkip: (s) => log(`epoch ${s.epoch}: skipped ${source.id} partition ${s.partition} offset ${s.offset}, not a document: ${s.error}`),
+    ...(opts.maxDeadShare !== undefined ? { poisonGuard: { maxDeadShare: opts.maxDeadShare } } : {}),
+    onSkip: quietAfter(5, (s) => log(`epoch ${s.epoch}: skipped ${source.id} partition ${s.partition} offset ${s.offset}, not a document: ${s.error}`), (n) => log(`… ${n} records skipped so far (only the first 5 are listed)`)),
+  };
+}
+
+/** Calls `each` for the first `n` events, then `summary(count)` on every 1,000th: a topic of undecodable records must not flood stderr. */
+function quietAfter<T>(n: number, each: (e: T) => void, summary: (count: number) => void): (e: T) => void {
+  let count = 0;
+  return (e) => {
+    count++;
+    if (count <= n) each(e);
+    else if (count % 1000 === 0) summary(count);
   };
 }
 

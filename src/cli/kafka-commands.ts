@@ -35,6 +35,7 @@ export interface RunCliOptions extends ObserveCliOptions {
   readonly modelsDir?: string;
   readonly verbose: boolean;
   readonly json: boolean;
+  readonly maxDeadShare?: number;
 }
 
 /**
@@ -85,6 +86,7 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${rt.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
+  let deadWarned = 0;
   observation.metrics?.addStages(rt.specs);
   const embeddingsTopic = rt.specs.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
   const codec = await codecOptionsFor(opts, {
@@ -112,8 +114,14 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
+    ...(opts.maxDeadShare !== undefined ? { poisonGuard: { maxDeadShare: opts.maxDeadShare } } : {}),
     ...(observation.observer ? { observers: [observation.observer] } : {}),
     onBatch: (s) => {
+      // Dead letters are announced as they happen (at most every 5 s), like `d4 curate` does at its end.
+      if (s.deadTotal > deadWarned && (deadWarned === 0 || Date.now() - lastReport >= 5_000)) {
+        log(`warning: ${s.deadTotal - deadWarned} more record(s) dead-lettered to ${run.sinks.deadLetter} (${deadReasons(s.dead)} so far)`);
+        deadWarned = s.deadTotal;
+      }
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       log(`decided here so far: ${s.in} (kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal})`);
@@ -127,8 +135,11 @@ async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliO
     if (t.stages.some((s) => s.type === 'embed')) console.log(`  embed: ${embed.embedded} embedded by the model, ${embed.cache_hits} from the embeddings topic, ${embed.carried} arrived with their vector`);
     console.log(`  decisions: ${run.sinks.decisions}, kept: ${run.sinks.kept}, dead letters: ${run.sinks.deadLetter}`);
   }
+  if (summary.deadTotal > 0) console.error(`warning: ${summary.deadTotal} record(s) dead-lettered (${deadReasons(summary.dead)}); read them with d4 consume --topic ${run.sinks.deadLetter} --as dead-letter`);
   return 0;
 }
+
+const deadReasons = (dead: ReadonlyMap<string, number>) => [...dead].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ');
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);

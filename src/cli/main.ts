@@ -3,7 +3,7 @@
 // need them so that `d4 --help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
-import { collect, portArg, positiveInt, stageList } from './options.js';
+import { collect, portArg, positiveInt, shareArg, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
 import { KAFKA_CONFIG_ENV, KafkaConfigError, KafkaSecurityError, useClientConfig, activeClientConfig } from '../io/kafka/security.js';
 
@@ -37,6 +37,7 @@ function inputOptions(c: Command, batchHelp: string): Command {
 }
 
 const brokersOption = () => new Option('--brokers <list>', 'bootstrap brokers, comma-separated (default: $D4_KAFKA_BROKERS, else the broker `npm run kafka:up` started, else 127.0.0.1:9092)');
+const maxDeadShareOption = () => new Option('--max-dead-share <share>', 'poison-topic guard: stop with exit 1, before committing, when more than this share of a window\'s records cannot be curated (default 1: only when all of them fail, e.g. a topic read with the wrong --format or --schema-id)').argParser(shareArg('--max-dead-share'));
 const kafkaConfigOption = () => new Option('--kafka-config <file>', `Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password, ssl.truststore.*/ssl.ca.location, ssl.keystore.*, bootstrap.servers, schema.registry.*): TLS and SASL for the brokers and the schema registry (default: $${KAFKA_CONFIG_ENV})`);
 const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id')).conflicts('schemaRegistry');
 const schemaRegistryOption = () => new Option('--schema-registry <url>', 'a Confluent-compatible schema registry (e.g. the URL `npm run registry:up` prints): each record type\'s schema is registered under <topic>-value and records are framed with its id; framed records are read by the writer schema their id names (unknown ids are dead-lettered as unknown-schema-id). TLS and credentials: schema.registry.* / basic.auth.* in --kafka-config');
@@ -148,6 +149,7 @@ function kafkaRunOptions(c: Command): Command {
     .option('--max-batch-bytes <n>', 'bytes fetched per partition per poll', positiveInt('--max-batch-bytes'), 4 << 20)
     .option('--models-dir <dir>', 'where model ids are looked up (default: $D4_MODELS_DIR, else .d4/models)')
     .addOption(schemaIdOption())
+    .addOption(maxDeadShareOption())
     .addOption(schemaRegistryOption())
     .option('--verbose', 'log every committed window')
     .option('--json', 'print the final summary as one JSON line')
@@ -227,7 +229,8 @@ program.command('feed')
   .option('--metrics-port <port>', 'with --serve: Prometheus metrics (batches, documents, tokens served) at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a dashboard at / (0: any free port)', portArg('--metrics-port'))
   .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
   .addOption(schemaIdOption())
-    .addOption(schemaRegistryOption())
+  .addOption(schemaRegistryOption())
+  .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Each epoch reads what is committed on the topic when it starts (read-committed), partitions
 merged round-robin, and delivers every record exactly once; its order depends only on those
@@ -249,7 +252,8 @@ program.command('export')
   .option('--parquet', 'also write shard-NNNNN.parquet beside each .jsonl.gz, the same documents (one shard is held in memory while it is written)')
   .option('--overwrite', 'replace the shards, manifest.json and SHA256SUMS of an earlier export in --out')
   .addOption(schemaIdOption())
-    .addOption(schemaRegistryOption())
+  .addOption(schemaRegistryOption())
+  .addOption(maxDeadShareOption())
   .addHelpText('after', `
 Exit codes: 0 done (a warning on stderr when some records were not documents), 1 failed, 2 bad options.`)
   .action(async (input: string | undefined, opts) => {
@@ -269,9 +273,10 @@ try {
   } else if (e instanceof ConfigError) {
     console.error(`d4: ${e.message}`);
     process.exitCode = 2;
-  } else if (e instanceof Error && e.name === 'FatalRunError') {
-    // The run loop's own fatal errors say what happened; nothing was committed past the last good window.
-    console.error(`d4: ${e.message}${process.env.D4_DEBUG ? `\n${e.stack}` : ''}`);
+  } else if (e instanceof Error && (e.name === 'PoisonTopicError' || e.name === 'FatalRunError')) {
+    // Failures whose message says what happened and what to do (nothing was committed past the last good window): no stack trace.
+    console.error(`d4: ${e.message}${process.env.D4_DEBUG ? `
+${e.stack}` : ''}`);
     process.exitCode = 1;
   } else {
     console.error(e);

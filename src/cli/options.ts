@@ -25,6 +25,15 @@ export function stageList(known: readonly string[]) {
   };
 }
 
+/** A share in [0, 1], e.g. --max-dead-share 0.5. */
+export function shareArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a share between 0 and 1, e.g. 0.5; got "${value}"`);
+    return n;
+  };
+}
+
 /** A TCP port: 0 (any free one) to 65535. */
 export function portArg(name: string) {
   return (value: string): number => {

@@ -4,6 +4,7 @@ import { CheckpointError, decodeCheckpoint, encodeCheckpoint, EMPTY_DIGEST, Posi
 import { seededPrng } from './prng.js';
 import { ShuffleBuffer } from './shuffle-buffer.js';
 import type { EpochRange, FeedRecord, FeedSource } from './source.js';
+import { PoisonGuard, validatePoisonGuard, type PoisonGuardOptions } from '../records/poison-guard.js';
 
 export interface FeedOptions {
   /** Seed of the shuffle (default "0": two runs with the same options give the same batches). */
@@ -22,6 +23,11 @@ export interface FeedOptions {
   readonly onSkip?: (skip: { epoch: number; partition: number; offset: string; error: string }) => void;
   /** Called when an epoch starts reading, with its range and the position it resumes at. */
   readonly onEpoch?: (epoch: { epoch: number; range: EpochRange; resumeAt: number }) => void;
+  /**
+   * Stop with a PoisonTopicError when too many records of a window of 1,024 (in the epoch's
+   * order) cannot be decoded: all of them by default, i.e. a topic read with the wrong options.
+   */
+  readonly poisonGuard?: PoisonGuardOptions;
 }
 
 export interface FeedBatch {
@@ -70,6 +76,9 @@ export function planFeed(sourceId: string, options: FeedOptions = {}): FeedPlan 
   if (options.batch !== undefined) {
     try { validateBatchLimit(options.batch); } catch (e) { throw new FeedOptionsError((e as Error).message); }
   }
+  if (options.poisonGuard !== undefined) {
+    try { validatePoisonGuard(options.poisonGuard); } catch (e) { throw new FeedOptionsError((e as Error).message); }
+  }
   const seed = options.seed === undefined ? undefined : String(options.seed);
   if (options.resume === undefined) {
     const plan = { source: sourceId, seed: seed ?? FEED_DEFAULTS.seed, epochs, shuffleBuffer: options.shuffleBuffer ?? FEED_DEFAULTS.shuffleBuffer, batch: options.batch ?? FEED_DEFAULTS.batch };
@@ -115,6 +124,7 @@ async function* run<R>(source: FeedSource<R>, plan: FeedPlan, options: FeedOptio
     const buffer = new ShuffleBuffer<FeedRecord<R>>(plan.shuffleBuffer, seededPrng('d4-feed', plan.seed, epoch));
     const batcher = new Batcher<CrawledDocument>(plan.batch, countTokens);
     const digest = new PositionDigest();
+    const guard = new PoisonGuard((a, b) => `${plan.source} (epoch ${epoch}, records ${a}-${b} of its order)`, options.poisonGuard);
     let position = 0;
     let batchIndex = resuming ? plan.start.batches : 0;
     // A batch is cut at a point of the shuffled order (position and digest); its token resumes there.
@@ -143,8 +153,10 @@ async function* run<R>(source: FeedSource<R>, plan: FeedPlan, options: FeedOptio
       const d = source.decode(rec.raw);
       if ('error' in d) {
         options.onSkip?.({ epoch, partition: rec.partition, offset: rec.offset, error: d.error });
+        guard.add({ reason: d.reason ?? 'not-a-document', message: d.error });
         return;
       }
+      guard.add();
       const { closedBefore, closedWith } = batcher.add(d.value);
       if (closedBefore) ready.push(cut(closedBefore, before!));
       if (closedWith) held = cut(closedWith, { position, digest: digest.hex() });
@@ -160,6 +172,7 @@ async function* run<R>(source: FeedSource<R>, plan: FeedPlan, options: FeedOptio
       step(rec);
       while (ready.length > 0) yield ready.shift()!;
     }
+    guard.finish();
     if (position < skip) {
       throw new CheckpointError(`checkpoint token does not match ${plan.source}: epoch ${epoch} has ${position} records, fewer than the ${skip} the token says were handed out (records deleted, or the topic recreated?); start again without the token`);
     }

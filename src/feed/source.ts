@@ -35,8 +35,8 @@ export interface FeedSource<R> {
   range(): Promise<EpochRange>;
   /** The records of `range`, in a deterministic order. Fails if some can no longer be read. */
   read(range: EpochRange): AsyncIterable<FeedRecord<R>>;
-  /** Never throws: a record that is not a document comes back as an error. */
-  decode(raw: R): { value: CrawledDocument } | { error: string };
+  /** Never throws: a record that is not a document comes back as an error (with a reason such as not-avro when known). */
+  decode(raw: R): { value: CrawledDocument } | { error: string; reason?: string };
 }
 
 /** Round-robin over several sources (one element from each in turn, skipping finished ones). */

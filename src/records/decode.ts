@@ -1,4 +1,5 @@
 import { deadLetter, type CrawledDocument, type Item, type Origin } from './item.js';
+import { framedMisreadHint, jsonFailureHint, looksLikeJson } from './decode-reasons.js';
 
 export interface DecodeOptions {
   /** Field holding the document id (default "id"). */
@@ -73,6 +74,50 @@ export function itemFromValue(value: unknown, raw: Buffer, seq: number, o: Origi
   const v = toDocument(value, options);
   if ('ok' in v) return { kind: 'doc', seq, origin: o, doc: v.ok };
   return { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'validate', v.error, v.message, raw, v.id) };
+}
+
+/**
+ * Checks a record that already is a CrawledDocument (an Avro record of the crawl topic) and
+ * returns it as it came in, field for field: re-mapping it as if it were input JSON would copy
+ * `fetched_at` into `metadata`.
+ */
+export function validateDocument(doc: CrawledDocument, options: DecodeOptions): Validated {
+  const id = doc.id;
+  if (id.length === 0) return { error: 'missing-id', message: 'the document id is empty', id: null };
+  if (doc.text.trim().length === 0) return { error: 'empty-text', message: 'text is empty or only whitespace', id };
+  const size = Buffer.byteLength(doc.text, 'utf8');
+  if (size > options.maxBytes) return { error: 'too-large', message: `text is ${size} bytes, over the limit of ${options.maxBytes} (set --max-bytes)`, id };
+  // A plain object in schema order (avsc hands out instances of a generated record class).
+  return { ok: { id, url: doc.url, fetched_at: doc.fetched_at, content_type: doc.content_type, language: doc.language, text: doc.text, metadata: doc.metadata } };
+}
+
+/** Decodes an Avro CrawledDocument; never throws (see io/avro/codec.ts). */
+export type DocumentDecoder = (bytes: Buffer) => { value: CrawledDocument } | { error: string; reason: string };
+
+/**
+ * One Kafka record's value as an Item. A missing value (tombstone) and an empty one are named as
+ * such; JSON goes through input validation; an Avro document is checked and passed on unchanged.
+ * Failures say what the bytes look like when that points at an option (--format, --schema-id).
+ */
+export function itemFromRecordValue(value: Buffer | null, key: string | null, seq: number, o: Origin, format: 'avro' | 'json', decodeAvro: DocumentDecoder, options: DecodeOptions): Item {
+  const dead = (stage: string, error: string, message: string, raw: Buffer, id: string | null = key): Item => ({ kind: 'dead', seq, origin: o, dead: deadLetter(o, stage, error, message, raw, id) });
+  if (value === null) return dead('decode', 'tombstone', 'the record has no value (a tombstone, the delete marker of a compacted topic): no document to curate', Buffer.alloc(0));
+  if (value.length === 0) return dead('decode', 'empty-record', 'the record value is empty (0 bytes)', value);
+  if (format === 'json') {
+    const item = itemFromJsonBytes(value, seq, o, options);
+    if (item.kind === 'dead' && item.dead.stage === 'decode' && !looksLikeJson(value)) {
+      const hint = jsonFailureHint(value);
+      if (hint) return dead('decode', item.dead.error, `${item.dead.message}; ${hint}`, value);
+    }
+    return item;
+  }
+  const r = decodeAvro(value);
+  if ('error' in r) return dead('decode', r.reason, r.error, value);
+  const v = validateDocument(r.value, options);
+  if ('ok' in v) return { kind: 'doc', seq, origin: o, doc: v.ok };
+  // Framed bytes can decode as plain Avro (the header's zero bytes read as an empty id and nulls).
+  const hint = framedMisreadHint(value);
+  return dead('validate', v.error, hint ? `${v.message}; ${hint}` : v.message, value, v.id ?? key);
 }
 
 /** A document or its dead letter, from the raw bytes of one JSON record (a JSONL line). */

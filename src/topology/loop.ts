@@ -73,6 +73,7 @@ export async function runWindow(task: Task, windows: TaskWindows, w: { records: 
   try {
     out = await task.process(w.records);
   } catch (e) {
+    if (e instanceof FatalRunError) throw e;
     throw new FatalRunError(`task ${task.id}: processing offsets ${windows.next}..${w.end - 1n} failed: ${(e as Error).stack ?? e}`, { cause: e });
   }
   const t0 = process.hrtime.bigint();

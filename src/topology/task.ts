@@ -1,5 +1,7 @@
 import type { Codecs } from '../io/avro/codec.js';
-import { itemFromJsonBytes, itemFromValue, type DecodeOptions } from '../records/decode.js';
+import { itemFromRecordValue, itemFromValue, type DecodeOptions } from '../records/decode.js';
+import { judgeItems, type PoisonGuardOptions } from '../records/poison-guard.js';
+import { FatalRunError } from './errors.js';
 import { fromEnvelope, toEnvelope, type Travelling } from '../records/envelope.js';
 import { deadLetter, keepDecision, origin, type CrawledDocument, type Decision, type DeadLetter, type DocItem, type Item } from '../records/item.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
@@ -69,6 +71,8 @@ export interface TaskContext {
   readonly idPartition: (id: string, partitions: number) => number;
   /** The sub-topology after this one is ordered: send watermarks to every partition of it. */
   readonly nextOrdered: boolean;
+  /** When too many of a source window's records fail to decode, stop before committing it. */
+  readonly poisonGuard?: PoisonGuardOptions;
   /** What the next sub-topology's first stage lets this task do per forwarded document (see StageDefinition.upstream). */
   readonly prepareNext?: (item: DocItem) => DocItem;
 }
@@ -112,6 +116,12 @@ export class Task {
     // With a schema registry: the writer schemas the window's records name, fetched before decoding.
     if (this.sub.index === 0) await (this.ctx.sourceFormat === 'avro' ? this.ctx.codecs.document.prepare(records.map((m) => m.value)) : undefined);
     const travelling = this.sub.index === 0 ? this.fromSource(records) : this.fromUpstream(records);
+    if (this.sub.index === 0) {
+      // Poison-topic guard: stop before the stores change and before anything is committed.
+      const first = records[0]?.offset;
+      const poison = judgeItems(travelling.map((t) => t.item), `${this.sub.input.topic}[${this.partition}] offsets ${first ?? '-'}-${records.at(-1)?.offset ?? '-'}`, this.ctx.poisonGuard);
+      if (poison) throw new FatalRunError(`${poison}. Nothing of this window was committed: fix the option and run again under the same application id`);
+    }
     const items = await this.pipeline.process(travelling.map((t) => t.item));
     const out = this.route(travelling, items);
     if (this.ctx.nextOrdered && this.sub.next) {
@@ -147,8 +157,8 @@ export class Task {
       const key: OrderKey = [ts, this.partition, Number(m.offset)];
       const raw = m.value ?? Buffer.alloc(0);
       let item: Item;
-      if (this.ctx.sourceFormat === 'json') item = itemFromJsonBytes(raw, seq, o, decode);
-      else if (this.ctx.sourceFormat === 'embedded') {
+      if (this.ctx.sourceFormat !== 'embedded') item = itemFromRecordValue(m.value, m.key?.toString('utf8') ?? null, seq, o, this.ctx.sourceFormat, c.document.decode, decode);
+      else {
         const r = c.embeddedDocument.decode(raw);
         if ('error' in r) item = { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', `not an embedded-document record: ${r.error}`, raw, m.key?.toString('utf8') ?? null) };
         else {
@@ -156,11 +166,6 @@ export class Task {
           item = itemFromValue(t.item.doc, raw, seq, o, decode);
           if (item.kind === 'doc' && t.item.vector) item = { ...item, vector: t.item.vector };
         }
-      } else {
-        const r = c.document.decode(raw);
-        item = 'error' in r
-          ? { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', r.reason ?? 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) }
-          : itemFromValue(r.value, raw, seq, o, decode);
       }
       out.push({ item: item as DocItem, key, recordTs: m.timestamp });
     });

@@ -86,3 +86,43 @@ test('avro registry framing: unknown ids, unframed bytes and unreadable writer s
   assert.ok('error' in r4 && r4.reason === 'not-framed');
   assert.deepEqual(schemas.fetched.sort(), [1, 2, 9]);
 });
+
+test('avro: registry and loader reasons together: empty, JSON, plain Avro, header alone, an unknown id with its id, a bad body', async () => {
+  const schemas = schemaSource({ 5: recordSchemas.document });
+  const c = codecs({ registry: { writerIds: { document: 5 }, schemas } }).document;
+  const reasonOf = (b: Buffer) => { const r = c.decode(b); assert.ok('error' in r, `expected an error for ${b.toString('hex').slice(0, 40)}`); return r; };
+  assert.equal(reasonOf(Buffer.alloc(0)).reason, 'empty-record');
+  const json = reasonOf(Buffer.from('{"id":"x","text":"json, not avro"}'));
+  assert.equal(json.reason, 'not-framed');
+  assert.match(json.error, /--format json/);
+  const plain = reasonOf(codecs().document.encode(doc));
+  assert.equal(plain.reason, 'not-framed');
+  assert.match(plain.error, /without --schema-registry/);
+  const unknown = Buffer.concat([Buffer.from([0, 0, 0, 0, 77]), codecs().document.encode(doc)]);
+  await c.prepare([unknown]);
+  const u = reasonOf(unknown);
+  assert.equal(u.reason, 'unknown-schema-id');
+  assert.match(u.error, /schema id 77 is not in the schema registry/);
+  await c.prepare([Buffer.from([0, 0, 0, 0, 5])]);
+  assert.equal(reasonOf(Buffer.from([0, 0, 0, 0, 5])).reason, 'empty-record', 'a header alone has no document');
+  const truncated = reasonOf(c.encode(doc).subarray(0, 12));
+  assert.equal(truncated.reason, 'not-avro');
+  assert.match(truncated.error, /schema id 5/);
+  const ok = c.decode(c.encode(doc));
+  assert.ok('value' in ok);
+});
+
+test('avro: plain and --schema-id decode errors are named (empty-record, not-avro with the --format json hint, not-framed, unknown-schema-id)', () => {
+  const plain = codecs().document;
+  const r1 = plain.decode(Buffer.alloc(0));
+  assert.ok('error' in r1 && r1.reason === 'empty-record');
+  const r2 = plain.decode(Buffer.from('{"id":"x","text":"json"}'));
+  assert.ok('error' in r2 && r2.reason === 'not-avro' && /--format json/.test(r2.error));
+  const fixed = codecs({ confluentSchemaId: 3 }).document;
+  const r3 = fixed.decode(plain.encode(doc));
+  assert.ok('error' in r3 && r3.reason === 'not-framed');
+  const r4 = fixed.decode(codecs({ confluentSchemaId: 4 }).document.encode(doc));
+  assert.ok('error' in r4 && r4.reason === 'unknown-schema-id' && /schema id 4/.test(r4.error));
+  const r5 = fixed.decode(fixed.encode(doc));
+  assert.ok('value' in r5);
+});

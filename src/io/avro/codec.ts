@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { explainAvroFailure, explainRegistryUnframed, type DecodeFailure, type DecodeReason } from '../../records/decode-reasons.js';
 import {
   crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema, embeddedDocumentSchema,
   type EmbeddedDocument, type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
@@ -15,10 +16,10 @@ import {
 export interface Codec<T> {
   encode(value: T): Buffer;
   /**
-   * Never throws: bad bytes come back as an error, to become a dead letter. `reason` is the
-   * dead letter's machine-readable error when the codec knows it (registry framing).
+   * Never throws: bad bytes come back as an error, to become a dead letter: `reason` is the dead
+   * letter's machine-readable error (not-avro, not-framed, unknown-schema-id, ...), `error` the message.
    */
-  decode(bytes: Buffer): { value: T } | { error: string; reason?: string };
+  decode(bytes: Buffer): { value: T } | { error: string; reason: DecodeReason };
   /**
    * With a schema registry: fetches the writer schemas these records name that are not known
    * yet, so that decode can stay synchronous. Undefined when there is nothing to fetch (always
@@ -66,13 +67,22 @@ const framedId = (bytes: Buffer | null | undefined): number | undefined =>
 
 function codec<T>(kind: RecordType, schema: object, options: CodecOptions): Codec<T> {
   const type = parseSchema(schema);
+  const typeName = String((schema as { name?: string }).name ?? kind);
   const fixedId = options.confluentSchemaId;
   const registry = options.registry;
-  const body = (bytes: Buffer, resolver?: avro.Resolver): { value: T } | { error: string; reason?: string } => {
+  type Decoded = { value: T } | { error: string; reason: DecodeReason };
+  const fail = (f: DecodeFailure): Decoded => ({ error: f.message, reason: f.reason });
+  /** Reads the Avro body of `bytes` (after `skip` header bytes); a failure is explained from the whole record. */
+  const body = (bytes: Buffer, skip: number, expectedId?: number, resolver?: avro.Resolver): Decoded => {
+    const b = bytes.subarray(skip);
+    if (b.length === 0) {
+      return skip === 0 ? fail(explainAvroFailure(bytes, 'empty', expectedId, typeName))
+        : fail({ reason: 'empty-record', message: `the record is a Confluent header alone (schema id ${expectedId}), with no Avro body` });
+    }
     try {
-      return { value: type.fromBuffer(bytes, resolver) as T };
+      return { value: type.fromBuffer(b, resolver) as T };
     } catch (e) {
-      return { error: (e as Error).message };
+      return fail(explainAvroFailure(bytes, (e as Error).message, expectedId, typeName));
     }
   };
   if (registry) {
@@ -98,16 +108,14 @@ function codec<T>(kind: RecordType, schema: object, options: CodecOptions): Code
       },
       decode(bytes) {
         const id = framedId(bytes);
-        if (id === undefined) {
-          return { reason: 'not-framed', error: `not in the Confluent wire format (magic byte 0 + schema id), though --schema-registry expects it: ${bytes.length === 0 ? 'an empty record' : `first byte ${bytes[0]}`}; was it produced without --schema-registry?` };
-        }
+        if (id === undefined) return fail(explainRegistryUnframed(bytes));
         const writer = registry.schemas.get(id);
         if (!writer) {
           return { reason: 'unknown-schema-id', error: `schema id ${id} is ${writer === null ? 'not' : 'not yet fetched'} in the schema registry at ${registry.schemas.url}` };
         }
         const r = readerFor(id, writer);
         if ('error' in r) return { reason: 'incompatible-schema', error: `schema id ${id} cannot be read as ${type.name ?? kind}: ${r.error}` };
-        return body(bytes.subarray(5), r.resolver);
+        return body(bytes, 5, id, r.resolver);
       },
       prepare(records) {
         const missing = new Set<number>();
@@ -125,9 +133,9 @@ function codec<T>(kind: RecordType, schema: object, options: CodecOptions): Code
       return fixedId === undefined ? b : frame(fixedId, b);
     },
     decode(bytes) {
-      if (fixedId === undefined) return body(bytes);
-      if (bytes.length < 5 || bytes[0] !== 0) return { error: 'not in the Confluent wire format (magic byte 0 + schema id)' };
-      return body(bytes.subarray(5));
+      if (fixedId === undefined) return body(bytes, 0);
+      if (framedId(bytes) !== fixedId) return fail(explainAvroFailure(bytes, 'no Confluent header', fixedId, typeName));
+      return body(bytes, 5, fixedId);
     },
     prepare: () => undefined,
   };

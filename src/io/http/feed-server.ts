@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { authorized } from './access.js';
 import { batchLine, CheckpointError, FeedOptionsError, type FeedBatch } from '../../feed/index.js';
+import { PoisonTopicError } from '../../records/poison-guard.js';
 
 export interface FeedServerOptions {
   /** 0 picks a free port (see the returned url). */
@@ -42,6 +43,9 @@ async function write(res: ServerResponse, text: string): Promise<boolean> {
   });
 }
 
+/** The poison-topic guard stopped the feed: the topic is read with the wrong options (see src/records/poison-guard.ts). */
+const isPoison = (e: unknown): boolean => e instanceof PoisonTopicError;
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body) + '\n');
@@ -58,6 +62,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  *     and the connection is cut, so a truncated stream is never mistaken for a finished one.
  *     400 {"error"}: a token that cannot be read or does not fit this feed (other topic, seed,
  *     shuffle buffer or batching), or a bad max_batches.
+ *     422 {"error"}: the poison-topic guard stopped the feed (records that do not decode: wrong
+ *     --format or --schema-id); retrying does not help. An error line midway says the same with
+ *     "retriable": false.
  *     502 {"error"}: the feed could not start (broker down, topic missing, records deleted).
  *   GET /healthz  200 {"ok": true}
  *
@@ -121,7 +128,7 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
         first = await batches.next();
       } catch (e) {
         options.log(`feed #${id}: ${(e as Error).message}`);
-        return sendJson(res, e instanceof CheckpointError ? 400 : 502, { error: (e as Error).message });
+        return sendJson(res, e instanceof CheckpointError ? 400 : isPoison(e) ? 422 : 502, { error: (e as Error).message });
       }
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       if (req.method === 'HEAD') return void res.end();
@@ -134,7 +141,8 @@ export async function serveFeed(options: FeedServerOptions): Promise<FeedServer>
         }
       } catch (e) {
         options.log(`feed #${id}: failed after ${sent} batches: ${(e as Error).message}`);
-        await write(res, JSON.stringify({ error: (e as Error).message }) + '\n');
+        // retriable: false tells a client (clients/python) that reconnecting from its token would fail the same way.
+        await write(res, JSON.stringify({ error: (e as Error).message, ...(e instanceof CheckpointError || isPoison(e) ? { retriable: false } : {}) }) + '\n');
         res.destroy();
         return;
       }

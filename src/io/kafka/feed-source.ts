@@ -3,6 +3,7 @@ import { createKafka, type Admin, type Consumer, type Kafka } from './client.js'
 import { codecs, type CodecOptions } from '../avro/codec.js';
 import { roundRobin, type EpochRange, type FeedRecord, type FeedSource } from '../../feed/index.js';
 import type { CrawledDocument } from '../../records/item.js';
+import { framedMisreadHint } from '../../records/decode-reasons.js';
 
 export interface KafkaFeedSourceOptions {
   readonly brokers: readonly string[];
@@ -78,8 +79,15 @@ export function kafkaFeedSource(options: KafkaFeedSourceOptions): KafkaFeedSourc
         }
       })();
     },
-    decode(raw: Buffer): { value: CrawledDocument } | { error: string } {
-      return codec.decode(raw);
+    decode(raw: Buffer): { value: CrawledDocument } | { error: string; reason?: string } {
+      const r = codec.decode(raw);
+      // A curated document always has an id and a text: one without is bytes misread (e.g. a
+      // Confluent-framed record read as plain Avro, whose header reads as an empty id).
+      if ('value' in r && r.value.id.length === 0) {
+        const hint = framedMisreadHint(raw);
+        return { error: `decoded with an empty id, so not a curated document${hint ? `; ${hint}` : ''}`, reason: 'missing-id' };
+      }
+      return r;
     },
     async close(): Promise<void> {
       closed = true;

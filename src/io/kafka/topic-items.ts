@@ -2,8 +2,8 @@ import { createKafka } from './client.js';
 import { readTopicsToEnd } from './changelog.js';
 import { kafkaFeedSource } from './feed-source.js';
 import { codecs, type CodecOptions } from '../avro/codec.js';
-import { itemFromJsonBytes, itemFromValue, type DecodeOptions } from '../../records/decode.js';
-import { deadLetter, origin, type Embedding, type Item } from '../../records/item.js';
+import { itemFromRecordValue, type DecodeOptions } from '../../records/decode.js';
+import { origin, type Embedding, type Item } from '../../records/item.js';
 
 export interface TopicItems {
   /** The records of the topic that were committed when it was opened, as Items in batches; the same every call. */
@@ -30,12 +30,8 @@ export async function openTopicItems(brokers: readonly string[], topic: string, 
       let seq = 0;
       for await (const r of source.read(range)) {
         const o = origin({ topic, partition: r.partition, offset: r.offset });
-        if (format === 'json') batch.push(itemFromJsonBytes(r.raw, seq++, o, decode));
-        else {
-          await docs.prepare([r.raw]);
-          const d = docs.decode(r.raw);
-          batch.push('error' in d ? { kind: 'dead', seq: seq++, origin: o, dead: deadLetter(o, 'decode', d.reason ?? 'malformed-avro', d.error, r.raw, r.key ?? null) } : itemFromValue(d.value, r.raw, seq++, o, decode));
-        }
+        if (format === 'avro') await docs.prepare([r.raw]);
+        batch.push(itemFromRecordValue(r.raw, r.key ?? null, seq++, o, format, docs.decode, decode));
         if (batch.length >= batchSize) { yield batch; batch = []; }
       }
       if (batch.length > 0) yield batch;

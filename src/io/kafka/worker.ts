@@ -4,6 +4,7 @@ import { chunkByBytes, createKafka, ensureTopics, transactionalProducer, type Ad
 import { changelogTopic } from './changelog.js';
 import { codecs, type CodecOptions } from '../avro/codec.js';
 import type { DecodeOptions } from '../../records/decode.js';
+import type { PoisonGuardOptions } from '../../records/poison-guard.js';
 import type { Embedding } from '../../records/item.js';
 import type { Hasher } from '../../stages/text/hash.js';
 import { fanOut, type RunObserver } from '../../topology/events.js';
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   readonly observers?: readonly RunObserver[];
   readonly onBatch?: (summary: Summary) => void;
   readonly retry?: RetryOptions;
+  /** When too many of a window's records fail (all, by default), stop before committing it (src/records/poison-guard.ts). */
+  readonly poisonGuard?: PoisonGuardOptions;
 }
 
 interface Owned {
@@ -210,6 +213,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
         topics, codecs: c, sourceFormat: o.source.format, decode: o.decode, hasher: o.hasher,
         exactCaseFold: exact?.options['caseFold'] === true, idPartition, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
         ...withPrepare(upstreamWork(plan[sub.index + 1])),
+        ...(o.poisonGuard ? { poisonGuard: o.poisonGuard } : {}),
       });
       const producer = await transactionalProducer(kafka, `${app}-${task.id}`);
       try {
