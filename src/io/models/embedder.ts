@@ -17,7 +17,12 @@ import {
 export { EmbedderError } from '../../stages/embed/types.js';
 export type { Embedder, EmbedderOptions, EmbedResult, EmbedderStats, Pooling, Device, Dtype } from '../../stages/embed/types.js';
 
-export const DEFAULT_MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+/**
+ * The default model: the static model distilled from MiniLM. On MRPC train it ranks paraphrase
+ * pairs above non-paraphrase pairs as well as MiniLM does (AUC 0.752 vs 0.750), at about 100×
+ * MiniLM's documents/s on CPU and 256 dimensions instead of 384 (README, "Embedding models").
+ */
+export const DEFAULT_MODEL = 'd4stream/m2v-all-MiniLM-L6-v2';
 /**
  * Short names for the models scripts/setup-model.mjs installs (`--model static`). The alias is
  * resolved to the id, and the id is what travels with every embedding.
