@@ -54,9 +54,9 @@ test('curate with embed: an empty-after-normalisation text is dead-lettered by e
   const r = await curate(input, ['exact', 'embed']);
   assert.deepEqual(r.dead.map((d) => [d.id, d.stage, d.error]), [['zero-width', 'embed', 'empty-text']]);
   assert.equal(r.decisions.length, 21);
-  assert.match(r.stdout, /embed: 21 embedded .*, 0 from the embeddings store, \d+ truncated at 256 tokens, 1 dead-lettered/);
+  assert.match(r.stdout, /embed: 21 embedded .*, 0 from the embeddings store, \d+ truncated at 512 tokens, 1 dead-lettered/); // the static model's window
   assert.match(r.stderr, /1 record\(s\) dead-lettered/);
-  const truncated = Number(/(\d+) truncated at 256 tokens/.exec(r.stdout)![1]);
+  const truncated = Number(/(\d+) truncated at 512 tokens/.exec(r.stdout)![1]);
   assert.ok(truncated >= 1);
 });
 
