@@ -34,8 +34,8 @@ test(`curate --stages ${[...before, 'embed'].join(',')}: same decisions as witho
   const lines = readJsonl<{ id: string; model: string; pooling: string; dtype: string; dim: number }>(embeddings);
   assert.deepEqual(lines.map((l) => l.id).sort(), [...kept].sort(), 'one embedding per document that reached the stage (dropped ones are never embedded)');
   assert.ok(kept.length < docs.length, 'this sample has duplicates, which are not embedded');
-  assert.deepEqual([lines[0]!.model, lines[0]!.pooling, lines[0]!.dtype, lines[0]!.dim], ['d4stream/m2v-all-MiniLM-L6-v2', 'mean', 'fp32', 256], 'the default model is the static one');
-  assert.match(first.stdout, new RegExp(`embed: ${kept.length} embedded by d4stream/m2v-all-MiniLM-L6-v2 \\(fp32, cpu, 256-d\\), 0 from the embeddings store`));
+  assert.deepEqual([lines[0]!.model, lines[0]!.pooling, lines[0]!.dtype, lines[0]!.dim], ['sentence-transformers/all-MiniLM-L6-v2', 'mean', 'q8', 384]);
+  assert.match(first.stdout, new RegExp(`embed: ${kept.length} embedded by sentence-transformers/all-MiniLM-L6-v2 \\(q8, cpu, 384-d\\), 0 from the embeddings store`));
 
   const size = statSync(embeddings).size;
   const second = await curate(input, [...before, 'embed'], ['--embeddings', embeddings, '--json']);
@@ -54,9 +54,9 @@ test('curate with embed: an empty-after-normalisation text is dead-lettered by e
   const r = await curate(input, ['exact', 'embed']);
   assert.deepEqual(r.dead.map((d) => [d.id, d.stage, d.error]), [['zero-width', 'embed', 'empty-text']]);
   assert.equal(r.decisions.length, 21);
-  assert.match(r.stdout, /embed: 21 embedded .*, 0 from the embeddings store, \d+ truncated at 512 tokens, 1 dead-lettered/); // the static model's window
+  assert.match(r.stdout, /embed: 21 embedded .*, 0 from the embeddings store, \d+ truncated at 256 tokens, 1 dead-lettered/);
   assert.match(r.stderr, /1 record\(s\) dead-lettered/);
-  const truncated = Number(/(\d+) truncated at 512 tokens/.exec(r.stdout)![1]);
+  const truncated = Number(/(\d+) truncated at 256 tokens/.exec(r.stdout)![1]);
   assert.ok(truncated >= 1);
 });
 

@@ -162,7 +162,7 @@ export function embed(options: EmbedOptions, deps: EmbedDeps): OperatorFunction<
 }
 
 const optionsSchema = z.strictObject({
-  model: z.string().min(1).default('d4stream/m2v-all-MiniLM-L6-v2').describe('model id or alias (static, minilm, bge-small, e5-small) under the models directory, or a model directory; default: the static model (README, "Embedding models")'),
+  model: z.string().min(1).default('sentence-transformers/all-MiniLM-L6-v2').describe('model id or alias (minilm, static, bge-small, e5-small) under the models directory, or a model directory (README, "Embedding models")'),
   prefix: z.string().optional().describe("text put before every document (default: the model's d4-model.json document_prefix; e5-small: 'query: ')"),
   pooling: z.enum(POOLINGS as [string, ...string[]]).optional().describe("mean | last-token | cls (default: the model's d4-model.json, else mean)"),
   maxTokens: z.number().int().min(4).max(8192).optional().describe('tokens per text fed to the model, special tokens included; longer texts are truncated (default 256; a static model: its max_length, 512)'),
