@@ -91,7 +91,8 @@ test(`selection with the real model: paraphrases dropped far more often than non
   const input = join(dir, 'corpus.jsonl');
   writeFileSync(input, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
   const embeddings = join(dir, 'embeddings.jsonl');
-  const common = ['--batch-size', String(BATCH), '--expected-docs', String(docs.length), '--embeddings', embeddings];
+  // MiniLM explicitly: the figures and thresholds below were calibrated with it (other models: select-models.test.ts).
+  const common = ['--model', 'minilm', '--batch-size', String(BATCH), '--expected-docs', String(docs.length), '--embeddings', embeddings];
 
   // 1. Online, embedding everything (the cost of the model is in this run's wall-clock).
   const first = await d4('curate', input, join(dir, 'online-1'), [...common, '--no-progress']);
@@ -113,10 +114,10 @@ test(`selection with the real model: paraphrases dropped far more often than non
   assert.deepEqual([...p1.decisions, ...p2.decisions].map(comparable), first.decisions.map(comparable), 'restart mid-stream = uninterrupted run');
 
   // 4. The batch algorithm on the same corpus and embeddings.
-  const batch = await d4('batch', input, join(dir, 'batch'), ['--batch-size', String(BATCH), '--embeddings', embeddings]);
+  const batch = await d4('batch', input, join(dir, 'batch'), ['--model', 'minilm', '--batch-size', String(BATCH), '--embeddings', embeddings]);
   assert.equal(batch.decisions.length, docs.length);
   // The same with another seed: how much k-means alone moves a selection (the noise floor of the comparison).
-  const reseeded = await d4('batch', input, join(dir, 'batch-seed-7'), ['--batch-size', String(BATCH), '--embeddings', embeddings, '--set', 'semantic.seed=7']);
+  const reseeded = await d4('batch', input, join(dir, 'batch-seed-7'), ['--model', 'minilm', '--batch-size', String(BATCH), '--embeddings', embeddings, '--set', 'semantic.seed=7']);
 
   // The centroid versions the online run published, and the versions its decisions name.
   const versions = readJsonl<{ version: number; k: number; dim: number; centroids: string; weights: number[] }>(join(dir, 'online-1', 'semantic-centroids.jsonl'));

@@ -15,6 +15,12 @@
 // rotates between chunks and rounds; a contender's time for a chunk is its best over the rounds,
 // and its figure is the chunk count over the sum of those times. Contenders thus see the same
 // conditions, and a burst of someone else's work spoils one sample instead of one figure.
+//
+// Then the models (bench/embed/models.ts): the static model against MiniLM, paired, on every
+// document (static_docs_per_s, minilm_docs_per_s, static_vs_minilm); each model's embed-stage
+// documents/s on the first --model-docs documents, paired; and each model's separation of MRPC
+// train paraphrase pairs from non-paraphrase pairs (separation_<model>, auc_<model>,
+// d_prime_<model>). `--models-only` skips the ceiling sections.
 // Prints figures; never fails on time. The last line is one JSON object.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -28,6 +34,8 @@ import { embed, EmbedCounters } from '../../src/stages/embed/embed.js';
 import { MemoryEmbeddingStore } from '../../src/stages/embed/memory-embedding-store.js';
 import { origin, type DocItem, type Item } from '../../src/records/item.js';
 import type { CeilingBatch, CeilingMessage, CeilingWorkerData } from './ceiling-worker.js';
+import { MODEL_ALIASES } from '../../src/io/models/embedder.js';
+import { mrpcTrain, open, pairedDocsPerS, separation, type Separation } from './models.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
@@ -43,6 +51,12 @@ const { values: args } = parseArgs({
     'main-chunk': { type: 'string', default: '200' },
     /** Only the default configuration (quick checks; the JSON then has no subset runs). */
     'main-only': { type: 'boolean', default: false },
+    /** Only the model comparison (no batch-size table, no ceiling). */
+    'models-only': { type: 'boolean', default: false },
+    models: { type: 'string', default: Object.keys(MODEL_ALIASES).join(',') },
+    'mrpc-pairs': { type: 'string', default: '4076' },
+    'model-docs': { type: 'string', default: '200' },
+    'static-rounds': { type: 'string', default: '2' },
   },
 });
 const dtype = args.dtype as 'q8' | 'fp32';
@@ -235,8 +249,61 @@ function cosineDistances(a: Map<string, Float32Array>, b: Map<string, Float32Arr
   }).sort((x, y) => x - y);
 }
 
+const key = (alias: string) => alias.replace(/[^a-z0-9]+/gi, '_');
+
+/** The model comparison; returns its JSON fields. */
+async function compareModels(): Promise<Record<string, number | string>> {
+  const aliases = args.models.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const a of aliases) if (!MODEL_ALIASES[a]) throw new Error(`--models: unknown model ${a} (known: ${Object.keys(MODEL_ALIASES).join(', ')})`);
+  const out: Record<string, number | string> = {};
+  console.log(`\nmodels (${aliases.map((a) => `${a} = ${MODEL_ALIASES[a]}`).join(', ')}), each with its default options on CPU:`);
+
+  // 1. The static model against MiniLM on every document, paired chunk by chunk.
+  if (aliases.includes('static') && aliases.includes('minilm')) {
+    const [minilm, stat] = [await open('minilm'), await open('static')];
+    const [m, s] = await pairedDocsPerS([minilm, stat], docs, Number(args['main-chunk']), Number(args['static-rounds']));
+    console.log(`  static vs MiniLM, embed stage on all ${docs.length} documents (paired, best of ${args['static-rounds']} per chunk): static ${s!.toFixed(1)} docs/s (${stat.workers} worker thread(s), ≤${stat.maxTokens} tokens), MiniLM ${m!.toFixed(1)} docs/s (${minilm.dtype}, ${minilm.workers}×${minilm.threads}, ≤${minilm.maxTokens} tokens) → ${(s! / m!).toFixed(1)}× (goal ≥ 100×)`);
+    Object.assign(out, { static_docs_per_s: Number(s!.toFixed(1)), minilm_docs_per_s: Number(m!.toFixed(2)), static_vs_minilm: Number((s! / m!).toFixed(1)) });
+    await minilm.close();
+    await stat.close();
+  }
+
+  // 2. Every model's documents/s on the first documents, paired.
+  const few = docs.slice(0, Number(args['model-docs']));
+  const embedders = await Promise.all(aliases.map(open));
+  const rates = await pairedDocsPerS(embedders, few, Math.min(100, few.length), 1);
+  // 3. MRPC train separation.
+  const pairs = mrpcTrain(join(root, '..', 'shared', 'data')).slice(0, Number(args['mrpc-pairs']));
+  const seps: Separation[] = [];
+  for (const e of embedders) seps.push(await separation(e, pairs));
+  console.log(`\n  model        dim  pooling  prefix     C4 docs/s   MRPC train (${pairs.length} pairs): paraphrase  non-para  separation   AUC    d′    sentences/s`);
+  aliases.forEach((a, i) => {
+    const e = embedders[i]!;
+    const sp = seps[i]!;
+    console.log(`  ${a.padEnd(11)} ${String(e.dim).padStart(4)}  ${e.pooling.padEnd(7)}  ${JSON.stringify(e.prefix).padEnd(9)} ${fmt(rates[i]!)}        ${' '.repeat(18)}${sp.paraphrase.toFixed(4)}    ${sp.nonParaphrase.toFixed(4)}    ${sp.separation.toFixed(4)}   ${sp.auc.toFixed(3)}  ${sp.dPrime.toFixed(3)}  ${fmt(sp.sentencesPerS, 0)}`);
+    Object.assign(out, {
+      [`dim_${key(a)}`]: e.dim, [`vector_bytes_${key(a)}`]: e.dim * 4, [`docs_per_s_${key(a)}`]: Number(rates[i]!.toFixed(2)),
+      [`separation_${key(a)}`]: Number(sp.separation.toFixed(4)), [`auc_${key(a)}`]: Number(sp.auc.toFixed(4)), [`d_prime_${key(a)}`]: Number(sp.dPrime.toFixed(3)),
+    });
+  });
+  console.log(`  (C4 docs/s: the embed stage on the first ${few.length} documents, paired; separation: mean cosine of paraphrase pairs minus non-paraphrase pairs;`);
+  console.log(`   AUC: chance that a paraphrase pair is closer than a non-paraphrase pair; d′: separation over the pooled standard deviation)`);
+  for (const e of embedders) await e.close();
+  out.mrpc_pairs = pairs.length;
+  out.model_docs = few.length;
+  return out;
+}
+
 async function main() {
   const t0 = Date.now();
+  if (args['models-only']) {
+    console.log(`embed benchmark, models only: c4-en-1k ${docs.length} documents; machine: ${cores} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start`);
+    const models = await compareModels();
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; ${seconds.toFixed(0)} s in all`);
+    console.log(JSON.stringify({ bench: 'embed', docs: docs.length, ...models, cores, load_average_end: Number(loadavg()[0]!.toFixed(2)), seconds: Math.round(seconds) }));
+    return;
+  }
   const probe = await createEmbedder({ model: MODEL, dtype });
   const layout = { workers: probe.workers, threads: probe.threads };
   const other = layout.workers === 1 ? { workers: cores, threads: 1 } : { workers: 1, threads: cores };
@@ -295,8 +362,9 @@ async function main() {
   const p = rs[ceilings.length]!;
   const c = bestCeiling(rs);
   const ratio = docsPerS(p) / docsPerS(c);
-  const seconds = (Date.now() - t0) / 1000;
   console.log(`\npipeline ${docsPerS(p).toFixed(1)} docs/s, ${tokensPerS(p).toFixed(0)} tokens/s = ${(100 * ratio).toFixed(1)}% of the ceiling (${docsPerS(c).toFixed(1)} docs/s, bare ${c.name.slice(8)}); target >= 90%`);
+  const models = await compareModels();
+  const seconds = (Date.now() - t0) / 1000;
   console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; ${seconds.toFixed(0)} s in all`);
   const sorted = table.find((r) => r.config === MAIN);
   const unsorted = table.find((r) => r.config.label === MAIN.label && !r.config.sort);
@@ -315,6 +383,7 @@ async function main() {
       padding_cut_batch8: Number((1 - sorted8.pipeline.padded / unsorted8.pipeline.padded).toFixed(3)),
     } : {}),
     subset_runs: table.map((r) => ({ batching: r.config.label, batch_size: r.config.batchSize, batch_tokens: Number.isFinite(r.config.batchTokens) ? r.config.batchTokens : null, sort: r.config.sort, docs: r.pipeline.docs, docs_per_s: Number(docsPerS(r.pipeline).toFixed(2)), tokens_per_s: Math.round(tokensPerS(r.pipeline)), ceiling_docs_per_s: Number(docsPerS(r.ceiling).toFixed(2)), padded_tokens: r.pipeline.padded, real_tokens: r.pipeline.tokens })),
+    ...models,
     cores, load_average_end: Number(loadavg()[0]!.toFixed(2)), seconds: Math.round(seconds),
   }));
 }

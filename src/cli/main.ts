@@ -50,7 +50,7 @@ inputOptions(program.command('curate'), 'documents per batch: bounds memory, and
   .option('--set <stage.option=value>', 'override a stage option, e.g. --set exact.caseFold=true (repeatable)', collect, [])
   .option('--state-dir <dir>', 'restore store snapshots from this directory before the run and save them after it (incremental curation)')
   .option('--embeddings <file>', 'embed stage: embeddings file (JSONL), read at start if it exists; documents found in it skip the model, new embeddings are appended')
-  .option('--model <id|path>', 'embed stage: model id under --models-dir, or a model directory (default sentence-transformers/all-MiniLM-L6-v2)')
+  .option('--model <id|path>', 'embed stage: static | minilm | bge-small | e5-small, a model id under --models-dir, or a model directory (default minilm: sentence-transformers/all-MiniLM-L6-v2)')
   .addOption(new Option('--pooling <how>', 'embed stage: pooling (default: the model\'s d4-model.json, else mean)').choices(['mean', 'last-token', 'cls']))
   .option('--max-tokens <n>', 'embed stage: tokens per text, special tokens included; longer texts are truncated (default 256)', positiveInt('--max-tokens'))
   .addOption(new Option('--device <device>', 'embed stage: where the model runs (cuda: onnxruntime-node CUDA provider, see docs/embedding.md)').choices(['cpu', 'cuda']))

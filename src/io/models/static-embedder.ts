@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbedderError, type EmbedResult, type EmbedderStats } from '../../stages/embed/types.js';
+import { simdAccumulator } from './simd-accumulate.js';
 import { FastWordPiece, wordPieceModel } from './wordpiece.js';
 
 export interface StaticModelFiles {
@@ -149,12 +150,23 @@ export async function openStaticModel(files: StaticModelFiles): Promise<StaticMo
   const counts = new Int32Array(rows);
   const unique = new Int32Array(maxTokens);
 
-  /** acc ← the sum of the rows of buffer[0 … n): each distinct token's row once, times its count (a text repeats many tokens). */
-  function accumulate(n: number): void {
+  const simd = process.env.D4_STATIC_NO_SIMD ? undefined : simdAccumulator(matrix, dim, maxTokens);
+
+  /** The sum of the rows of buffer[0 … n): each distinct token's row once, times its count (a text repeats many tokens). */
+  function accumulate(n: number): Float32Array {
     let u = 0;
     for (let k = 0; k < n; k++) {
       const id = buffer[k]!;
       if (counts[id]!++ === 0) unique[u++] = id;
+    }
+    if (simd) {
+      for (let k = 0; k < u; k++) {
+        const id = unique[k]!;
+        simd.set(k, id, counts[id]! * (weights ? weights[id]! : 1));
+        counts[id] = 0;
+      }
+      simd.run(u);
+      return simd.acc;
     }
     acc.fill(0);
     for (let k = 0; k < u; k++) {
@@ -171,6 +183,7 @@ export async function openStaticModel(files: StaticModelFiles): Promise<StaticMo
       }
       for (; d < dim; d++) acc[d]! += c * matrix[base + d]!;
     }
+    return acc;
   }
 
   /** The ids averaged for `text` (in `buffer`, [UNK] removed), how many, and whether the text was cut. */
@@ -216,13 +229,13 @@ export async function openStaticModel(files: StaticModelFiles): Promise<StaticMo
           return { values: new Float32Array(0), tokens: 0, truncated: false, empty: false, error: e instanceof Error ? e.message : String(e) };
         }
         if (r.n === 0) return { values: new Float32Array(0), tokens: 0, truncated: false, empty: true };
-        accumulate(r.n);
+        const sum = accumulate(r.n);
         // The mean's 1/n cancels in the normalisation.
         let norm = 0;
-        for (let d = 0; d < dim; d++) norm += acc[d]! * acc[d]!;
+        for (let d = 0; d < dim; d++) norm += sum[d]! * sum[d]!;
         const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
         const values = new Float32Array(dim);
-        for (let d = 0; d < dim; d++) values[d] = acc[d]! * scale;
+        for (let d = 0; d < dim; d++) values[d] = sum[d]! * scale;
         stats.texts++;
         stats.tokens += r.n;
         stats.paddedTokens += r.n;

@@ -10,8 +10,8 @@
 //     match, "##" continuation, [UNK] for a word that cannot be cut or is over the length limit);
 //   - any other chunk (accents, CJK, control characters, other Unicode whitespace) goes to the full
 //     tokenizer, which applies BertNormalizer (clean_text, Chinese characters, accent stripping);
-//   - the ids of every chunk are cached: in running text most words were seen before, so most
-//     chunks cost one Map lookup.
+//   - the ids of every chunk are cached (ChunkTable): in running text most words were seen
+//     before, so most chunks cost one hash-table probe and no allocation.
 
 /** The WordPiece model of a tokenizer.json: vocabulary and the rules the fast path needs. */
 export interface WordPieceModel {
@@ -39,10 +39,91 @@ export function wordPieceModel(tokenizerJson: unknown): WordPieceModel {
 }
 
 const isAsciiPunctuation = (c: number) => (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-const isChunkBreak = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+
+/**
+ * The chunk → ids cache, as flat arrays: an open-addressing table keyed by a hash computed while
+ * the text is scanned, the chunks' characters in one pool and their ids in another. A hit costs
+ * no allocation (no substring, no Map hashing of a fresh string), which is most of the cost of
+ * embedding with a static model; the table is emptied when full.
+ */
+class ChunkTable {
+  private slots: Int32Array;
+  private mask: number;
+  private hashes: Int32Array;
+  private charStart: Int32Array;
+  private lengths: Int32Array;
+  private idStart: Int32Array;
+  private idCount: Int32Array;
+  private chars: Uint16Array;
+  private ids: Int32Array;
+  size = 0;
+  private charsUsed = 0;
+  private idsUsed = 0;
+
+  constructor(readonly capacity: number) {
+    let slots = 1;
+    while (slots < capacity * 2) slots <<= 1;
+    this.slots = new Int32Array(slots);
+    this.mask = slots - 1;
+    this.hashes = new Int32Array(capacity);
+    this.charStart = new Int32Array(capacity);
+    this.lengths = new Int32Array(capacity);
+    this.idStart = new Int32Array(capacity);
+    this.idCount = new Int32Array(capacity);
+    this.chars = new Uint16Array(capacity * 8);
+    this.ids = new Int32Array(capacity * 4);
+  }
+
+  /** The entry of text[from, from + len) with hash h, or -1. */
+  find(text: string, from: number, len: number, h: number): number {
+    let slot = h & this.mask;
+    for (;;) {
+      const e = this.slots[slot]! - 1;
+      if (e < 0) return -1;
+      if (this.hashes[e] === h && this.lengths[e] === len) {
+        const start = this.charStart[e]!;
+        let k = 0;
+        while (k < len && this.chars[start + k] === text.charCodeAt(from + k)) k++;
+        if (k === len) return e;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  add(text: string, from: number, len: number, h: number, ids: Int32Array): number {
+    if (this.size >= this.capacity || this.charsUsed + len > this.chars.length || this.idsUsed + ids.length > this.ids.length) {
+      if (len > this.chars.length / 4 || ids.length > this.ids.length / 4) return -1; // too big to cache
+      this.slots.fill(0);
+      this.size = this.charsUsed = this.idsUsed = 0;
+    }
+    const e = this.size++;
+    this.hashes[e] = h;
+    this.lengths[e] = len;
+    this.charStart[e] = this.charsUsed;
+    for (let k = 0; k < len; k++) this.chars[this.charsUsed + k] = text.charCodeAt(from + k);
+    this.charsUsed += len;
+    this.idStart[e] = this.idsUsed;
+    this.idCount[e] = ids.length;
+    this.ids.set(ids, this.idsUsed);
+    this.idsUsed += ids.length;
+    let slot = h & this.mask;
+    while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
+    this.slots[slot] = e + 1;
+    return e;
+  }
+
+  /** Copies at most `max` ids of entry e to out[at …]; returns how many the entry has. */
+  copy(e: number, out: Int32Array, at: number, max: number): number {
+    const n = this.idCount[e]!;
+    const start = this.idStart[e]!;
+    const m = Math.min(n, max);
+    for (let k = 0; k < m; k++) out[at + k] = this.ids[start + k]!;
+    return n;
+  }
+}
 
 export class FastWordPiece {
-  private readonly cache = new Map<string, Int32Array>();
+  private readonly table: ChunkTable;
   private readonly prefixed = new Map<string, number>();
   /** Chunks that went to the full tokenizer, and all chunks (a cache hit counts once). */
   slowChunks = 0;
@@ -52,8 +133,9 @@ export class FastWordPiece {
     private readonly model: WordPieceModel,
     /** The full tokenizer, without special tokens: called for chunks outside printable ASCII. */
     private readonly slow: (chunk: string) => number[],
-    private readonly cacheLimit = 200_000,
+    cacheLimit = 200_000,
   ) {
+    this.table = new ChunkTable(cacheLimit);
     for (const [token, id] of model.vocab) if (token.startsWith(model.continuingSubwordPrefix)) this.prefixed.set(token.slice(model.continuingSubwordPrefix.length), id);
   }
 
@@ -67,27 +149,40 @@ export class FastWordPiece {
     const len = text.length;
     let i = 0;
     while (i < len) {
-      while (i < len && isChunkBreak(text.charCodeAt(i))) i++;
-      if (i >= len) break;
-      let j = i;
-      while (j < len && !isChunkBreak(text.charCodeAt(j))) j++;
-      const ids = this.chunk(text.slice(i, j));
-      i = j;
-      if (n + ids.length > limit) {
-        out.set(ids.subarray(0, limit - n), n);
-        return -1 - limit;
+      let c = text.charCodeAt(i);
+      while (c === 32 || c === 9 || c === 10 || c === 13) {
+        if (++i >= len) return n;
+        c = text.charCodeAt(i);
       }
-      out.set(ids, n);
-      n += ids.length;
+      let j = i;
+      let h = 0x811c9dc5 | 0;
+      while (j < len) {
+        c = text.charCodeAt(j);
+        if (c === 32 || c === 9 || c === 10 || c === 13) break;
+        h = Math.imul(h ^ c, 0x01000193);
+        j++;
+      }
+      this.chunks++;
+      let e = this.table.find(text, i, j - i, h);
+      let count: number;
+      if (e >= 0) {
+        count = this.table.copy(e, out, n, limit - n);
+      } else {
+        const ids = this.compute(text.slice(i, j));
+        e = this.table.add(text, i, j - i, h, ids);
+        count = ids.length;
+        const m = Math.min(count, limit - n);
+        for (let k = 0; k < m; k++) out[n + k] = ids[k]!;
+      }
+      i = j;
+      if (n + count > limit) return -1 - limit;
+      n += count;
     }
     return n;
   }
 
-  /** The ids of one chunk (no ASCII whitespace in it). */
-  chunk(chunk: string): Int32Array {
-    this.chunks++;
-    const hit = this.cache.get(chunk);
-    if (hit) return hit;
+  /** The ids of one chunk (no ASCII whitespace in it), uncached. */
+  private compute(chunk: string): Int32Array {
     let printable = true;
     for (let k = 0; k < chunk.length; k++) {
       const c = chunk.charCodeAt(k);
@@ -102,8 +197,6 @@ export class FastWordPiece {
       this.slowChunks++;
       ids = Int32Array.from(this.slow(chunk));
     }
-    if (this.cache.size >= this.cacheLimit) this.cache.clear();
-    this.cache.set(chunk, ids);
     return ids;
   }
 

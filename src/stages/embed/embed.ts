@@ -168,7 +168,8 @@ export function embed(options: EmbedOptions, deps: EmbedDeps): OperatorFunction<
 }
 
 const optionsSchema = z.strictObject({
-  model: z.string().min(1).default('sentence-transformers/all-MiniLM-L6-v2').describe('model id under the models directory, or a model directory'),
+  model: z.string().min(1).default('sentence-transformers/all-MiniLM-L6-v2').describe('model id or alias (minilm, static, bge-small, e5-small) under the models directory, or a model directory (README, "Embedding models")'),
+  prefix: z.string().optional().describe("text put before every document (default: the model's d4-model.json document_prefix; e5-small: 'query: ')"),
   pooling: z.enum(POOLINGS as [string, ...string[]]).optional().describe("mean | last-token | cls (default: the model's d4-model.json, else mean)"),
   maxTokens: z.number().int().min(4).max(8192).optional().describe('tokens per text fed to the model, special tokens included; longer texts are truncated (default 256; a static model: its max_length, 512)'),
   device: z.enum(DEVICES as [string, ...string[]]).default('cpu').describe('cpu | cuda (onnxruntime-node CUDA execution provider)'),
@@ -211,6 +212,7 @@ export const embedStage: StageDefinition<EmbedStageOptions> = {
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
         ...(options.batchTokens !== undefined ? { batchTokens: options.batchTokens } : {}),
         ...(options.pooling ? { pooling: options.pooling as 'mean' | 'last-token' | 'cls' } : {}),
+        ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
         ...(options.dtype ? { dtype: options.dtype as 'fp32' | 'fp16' | 'q8' } : {}),
         ...(options.workers !== undefined ? { workers: options.workers } : {}),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
@@ -224,7 +226,7 @@ export const embedStage: StageDefinition<EmbedStageOptions> = {
       id, type: 'embed', stores: [], counters, embedder: e, store,
       // What changes the vectors (and so every later decision); performance knobs are left out.
       // q8 vectors also depend a little on batch composition: see docs/embedding.md.
-      params: { model: e.model, pooling: e.pooling, dtype: e.dtype, maxTokens: e.maxTokens, dim: e.dim },
+      params: { model: e.model, pooling: e.pooling, dtype: e.dtype, maxTokens: e.maxTokens, dim: e.dim, ...(e.prefix ? { prefix: e.prefix } : {}) },
       operator: embed({ id, bufferSize: options.bufferSize, maxWaitMs: options.maxWaitMs, maxInFlight: options.maxInFlight }, { embedder: e, store, counters }),
       close: owned ? () => e.close() : undefined,
     } as BuiltEmbedStage;

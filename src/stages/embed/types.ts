@@ -72,6 +72,8 @@ export interface Embedder {
   readonly device: Device;
   readonly dim: number;
   readonly maxTokens: number;
+  /** Text put before every document ('' or absent: none); it changes the vectors, so it is a parameter of the stage. */
+  readonly prefix?: string;
   /** One result per text, in the order given. Rejects only when the model itself fails (retriable). */
   embed(texts: readonly string[]): Promise<EmbedResult[]>;
   stats(): EmbedderStats;
