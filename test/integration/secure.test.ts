@@ -106,3 +106,34 @@ test('SASL_SSL: an untrusted broker certificate fails fast with exit ≠ 0 and s
     for (const secret of Object.values(secrets())) assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret));
   }
 });
+
+test('SASL_SSL and a schema registry over HTTPS: schema.registry.ssl.* of the same client config reach the registry client; an untrusted registry certificate stops the start', async () => {
+  // The registry serves TLS with the broker's certificate (signed by the local CA, SAN 127.0.0.1).
+  const registryScript = join(root, 'scripts', 'registry.mjs');
+  const env = { ...process.env, D4_REGISTRY_DIR: join(root, '.d4', 'registry-tls'), D4_REGISTRY_KEYSTORE_PASSWORD: secrets().store! };
+  const wasUp = spawnSync(process.execPath, [registryScript, 'status'], { env, stdio: 'ignore' }).status === 0;
+  const up = spawnSync(process.execPath, [registryScript, 'up', '--https', join(dir, 'tls', 'broker.p12')], { env, encoding: 'utf8' });
+  if (up.status !== 0) throw new Error(`registry.mjs up --https failed:\n${up.stdout}${up.stderr}`);
+  const url = up.stdout.trim().split('\n').at(-1)!;
+  assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7$/);
+  try {
+    const both = join(tempDir(), 'both.properties');
+    writeFileSync(both, `${readFileSync(config(), 'utf8')}\nschema.registry.ssl.truststore.type=PEM\nschema.registry.ssl.truststore.location=${join(dir, 'tls', 'ca.pem')}\n`);
+    const input = join(tempDir(), 'few.jsonl');
+    writeFileSync(input, readFileSync(sharedData('bbc-news-2225.jsonl'), 'utf8').split('\n').slice(0, 30).join('\n') + '\n');
+    const t = writeTopology(namespace('saslreg'), '  - { id: exact, type: exact }');
+    const opts = ['--kafka-config', both, '--schema-registry', url];
+    await ok(['produce', input, '--topic', t.crawl, ...opts]);
+    await ok(['run', t.path, '--until-idle', '10000', ...opts]);
+    const decisions = lines((await ok(['consume', '--topic', t.decisions, '--as', 'decision', '--idle-ms', '2500', ...opts])).stdout);
+    assert.equal(decisions.length, 30);
+
+    const r = await d4s(['produce', input, '--topic', t.crawl, '--kafka-config', config(), '--schema-registry', url], {}, 60_000);
+    assert.equal(r.killed, false);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /TLS: schema registry https:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7 was refused \(SELF_SIGNED_CERT_IN_CHAIN/, r.stderr);
+    for (const secret of Object.values(secrets())) assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret));
+  } finally {
+    if (!wasUp) spawnSync(process.execPath, [registryScript, 'down'], { env, stdio: 'inherit' });
+  }
+});
