@@ -40,5 +40,8 @@ if (setup.status !== 0) process.exit(setup.status ?? 1);
 // that pays nothing for embeddings.
 const args = ['curate', input, '--out', join(dir, 'out'), ...process.argv.slice(2)];
 if (!process.argv.includes('--stages') || process.argv.join(' ').includes('embed')) args.push('--embeddings', join(dir, 'embeddings.jsonl'));
+// The report: the run's plots in one self-contained HTML file (d4 report).
+if (!args.includes('--report')) args.push('--report');
 const r = spawnSync(process.execPath, [join(root, 'dist/src/cli/main.js'), ...args], { cwd: root, stdio: 'inherit' });
+if (r.status === 0 && !process.argv.includes('--json')) console.log(`\nreport (open it in a browser): ${join(dir, 'out', 'report.html')}`);
 process.exit(r.status ?? 1);

@@ -36,6 +36,9 @@ if (!step('build (tsc)', process.execPath, [join(root, 'node_modules/typescript/
 if (!step('generated record types match schemas/', process.execPath, ['scripts/gen-types.mjs', '--check'])) process.exit(1);
 if (!step('stages import no I/O library', process.execPath, ['scripts/check-imports.mjs'])) process.exit(1);
 
+// The dashboard and report tests open the pages in a real headless browser (Debian's chromium).
+if (!step('browser (Debian chromium, for the page tests)', process.execPath, ['scripts/browser.mjs'])) process.exit(1);
+
 const env = {};
 let startedBroker = false;
 if (!unitOnly) {

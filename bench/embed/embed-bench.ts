@@ -241,7 +241,7 @@ async function main() {
   const layout = { workers: probe.workers, threads: probe.threads };
   const other = layout.workers === 1 ? { workers: cores, threads: 1 } : { workers: 1, threads: cores };
   const tokenized = await probe.tokenize(docs.map((d) => d.text));
-  const onnxFile = probe.onnxFile;
+  const onnxFile = probe.weightsFile;
   await probe.close();
   const rowById = new Map(docs.map((d, i) => [d.id, tokenized.rows[i]!]));
   const rowsOf = (d: Doc) => rowById.get(d.id)!;

@@ -1,14 +1,17 @@
-// npm run bench:select [-- --sizes 10000,100000] [--1m] [--no-faiss] [--batch 1024]
+// npm run bench:select [-- --sizes 10000,100000] [--1m] [--no-faiss] [--no-semhash] [--ref-timeout 900]
+//                        [--batch 1024] [--verify 100000] [--hnsw-variant] [--kernel simd|js|reference]
 //
-// Throughput and memory of the online selection (centroid assignment, per-cluster HNSW query and
-// insert, quantile-sketch update: the semantic and prototype stages as the pipeline runs them) on
-// precomputed synthetic unit vectors at 10k and 100k documents (1M with --1m: about 15 minutes on
-// 2 cores), and, in the same run, the batch D4 selection of the same vectors with faiss-cpu as
-// the reference (in a virtual environment this script creates, .d4/venv-bench-select). Prints
-// figures, never fails on time; the last line is one JSON object of every figure.
+// Throughput and memory of the online selection (batched centroid assignment, per-cluster exact
+// SIMD search and insert, quantile-sketch update: the semantic and prototype stages as the
+// pipeline runs them) on precomputed synthetic unit vectors at 10k and 100k documents (1M with
+// --1m), and, in the same run and on the same vectors, two references in a virtual environment this
+// script creates (.d4/venv-bench-select, pip): the batch D4 selection with faiss-cpu at 1 and 2
+// threads, and semhash's self-deduplication (usearch) at the same threshold. --verify N runs the
+// scalar reference path too at sizes up to N and counts the decisions that differ (must be 0).
+// Prints figures, never fails on time; the last line is one JSON object of every figure.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHasher } from '../../src/stages/text/hash.js';
@@ -17,6 +20,7 @@ import { composePipeline } from '../../src/topology/pipeline.js';
 import { createHnswIndex } from '../../src/io/models/hnsw-index.js';
 import { normalizeInPlace, Rng } from '../../src/stages/centroids/vectors.js';
 import { batchSelect } from '../../src/batch/d4.js';
+import { setSelectionKernel, selectionKernel, type SelectionKernel } from '../../src/stages/kernels/dot-simd.js';
 import { origin, type DocItem, type Item } from '../../src/records/item.js';
 import type { SemanticReport } from '../../src/stages/semantic/semantic.js';
 import type { PrototypeReport } from '../../src/stages/prototype/prototype.js';
@@ -27,6 +31,10 @@ const flag = (name: string) => args.includes(name);
 const value = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const sizes = (value('--sizes') ?? '10000,100000').split(',').map(Number).concat(flag('--1m') ? [1_000_000] : []);
 const BATCH = Number(value('--batch') ?? 1024);
+const REF_TIMEOUT_S = Number(value('--ref-timeout') ?? 1800);
+const VERIFY_UP_TO = Number(value('--verify') ?? 0);
+const KERNEL = value('--kernel') as SelectionKernel | undefined;
+const FAISS_THREADS = (value('--faiss-threads') ?? '1,2').split(',').map(Number);
 const DIM = 384;
 const EPSILON = 0.08;
 const TARGET = 0.25;
@@ -76,8 +84,17 @@ function gc() {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-async function online(vectors: Float32Array[], exactBelow?: number) {
+/** Each document's outcome with its evidence, to compare two runs decision by decision. */
+function outcome(item: Item): string {
+  if (item.kind !== 'doc') return 'dead';
+  const d = item.drop;
+  if (!d) return `keep ${item.evidence?.cluster ?? ''} ${item.evidence?.distance ?? ''}`;
+  return `${d.stage} ${d.reason} ${d.duplicate_of ?? ''} ${d.similarity ?? ''} ${d.cluster ?? ''} ${d.distance ?? ''} ${d.threshold ?? ''}`;
+}
+
+async function online(vectors: Float32Array[], options: { exactBelow?: number; kernel?: SelectionKernel; keepOutcomes?: boolean } = {}) {
   const n = vectors.length;
+  setSelectionKernel(options.kernel ?? KERNEL);
   const hasher = await createHasher();
   let lastSemantic: SemanticReport | undefined;
   let lastPrototype: PrototypeReport | undefined;
@@ -87,7 +104,7 @@ async function online(vectors: Float32Array[], exactBelow?: number) {
   const before = process.memoryUsage();
   const select = { expectedDocs: n, seed: SEED };
   const [semantic, prototype] = await buildStages([
-    { id: 'semantic', type: 'semantic', options: { ...select, epsilon: EPSILON, ...(exactBelow ? { exactBelow } : {}) } },
+    { id: 'semantic', type: 'semantic', options: { ...select, epsilon: EPSILON, ...(options.exactBelow ? { exactBelow: options.exactBelow } : {}) } },
     { id: 'prototype', type: 'prototype', options: { ...select, targetRatio: TARGET } },
   ], {
     hasher, annIndex: createHnswIndex,
@@ -98,16 +115,18 @@ async function online(vectors: Float32Array[], exactBelow?: number) {
   const sem = composePipeline([semantic!], hasher);
   const proto = composePipeline([prototype!], hasher);
   const times = { semantic: [] as number[], prototype: [] as number[] };
+  const outcomes: string[] = [];
   for (let i = 0; i < n; i += BATCH, batchNo++) {
     const items = batchItems(vectors, i, Math.min(n, i + BATCH));
     let t = process.hrtime.bigint();
     const out = await sem.process(items);
     times.semantic.push(Number(process.hrtime.bigint() - t) / 1e9);
     t = process.hrtime.bigint();
-    await proto.process(out);
+    const final = await proto.process(out);
     times.prototype.push(Number(process.hrtime.bigint() - t) / 1e9);
+    if (options.keepOutcomes) for (const item of final) outcomes.push(outcome(item));
     for (const s of [...sem.stores, ...proto.stores]) s.drainChanges();
-    if (n >= 100_000 && batchNo % 100 === 0) process.stderr.write(`  ${i + BATCH} / ${n}\r`);
+    if (n >= 100_000 && batchNo % 50 === 0) process.stderr.write(`  ${i + BATCH} / ${n}\r`);
   }
   gc();
   const after = process.memoryUsage();
@@ -117,52 +136,59 @@ async function online(vectors: Float32Array[], exactBelow?: number) {
   const index = sem.stores.find((s) => s.name === 'semantic-index')!;
   const estimated = [...sem.stores, ...proto.stores].reduce((a, s) => a + s.bytes(), 0);
   const figures = {
-    n, k: lastSemantic!.k, seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
-    semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, dropped: lastSemantic!.dropped },
+    n, k: lastSemantic!.k, kernel: selectionKernel(), seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
+    semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, first_batch_s: Number(times.semantic[0]!.toFixed(2)), dropped: lastSemantic!.dropped },
     prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)) },
     memory: {
       rss_bytes_per_doc: Math.round((after.rss - before.rss) / n),
-      estimated_bytes_per_doc: Math.round(estimated / n), index_estimated_bytes_per_doc: Math.round(index.bytes() / Math.max(1, index.size())),
+      estimated_bytes_per_doc: Math.round(estimated / n), index_bytes_per_indexed_doc: Math.round(index.bytes() / Math.max(1, index.size())),
       indexed: index.size(), rss_mb: mb(after.rss),
     },
   };
   await sem.close();
   await proto.close();
-  return figures;
+  setSelectionKernel(undefined);
+  return { figures, outcomes };
 }
+
+const PINNED = ['faiss-cpu==1.15.1', 'numpy==2.4.6', 'semhash==0.5.0'];
 
 function venvPython(): string | undefined {
   const venv = join(root, '.d4', 'venv-bench-select');
   const py = join(venv, 'bin', 'python');
   const marker = join(venv, '.d4-installed');
-  const pinned = ['faiss-cpu==1.15.1', 'numpy==2.4.6'];
-  if (!existsSync(marker) || spawnSync(py, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status !== 0) {
-    console.log(`creating ${venv} (${pinned.join(', ')}) ...`);
+  const ready = () => spawnSync(py, ['-c', 'import faiss, numpy, semhash'], { stdio: 'ignore' }).status === 0;
+  if (!existsSync(marker) || readFileSync(marker, 'utf8') !== PINNED.join('\n') + '\n' || !ready()) {
+    console.log(`creating ${venv} (${PINNED.join(', ')}) ...`);
     const mk = spawnSync('python3', ['-m', 'venv', '--clear', venv], { stdio: 'inherit' });
     if (mk.status !== 0) return undefined;
-    const pip = spawnSync(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...pinned], { stdio: 'inherit' });
+    const pip = spawnSync(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...PINNED], { stdio: 'inherit' });
     if (pip.status !== 0) return undefined;
-    writeFileSync(marker, pinned.join('\n') + '\n');
+    writeFileSync(marker, PINNED.join('\n') + '\n');
   }
-  return spawnSync(py, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0 ? py : undefined;
+  return ready() ? py : undefined;
 }
 
-function faissReference(py: string, vectors: Float32Array[]) {
-  const dir = mkdtempSync(join(tmpdir(), 'd4-bench-select-'));
-  try {
-    const file = join(dir, 'vectors.f32');
-    const buf = Buffer.alloc(vectors.length * DIM * 4);
-    vectors.forEach((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, i * DIM * 4));
-    writeFileSync(file, buf);
-    const r = spawnSync(py, [join(root, 'bench', 'select', 'faiss_ref.py'), '--vectors', file, '--dim', String(DIM), '--epsilon', String(EPSILON), '--target-ratio', String(TARGET), '--seed', String(SEED)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (r.status !== 0) {
-      console.log(`faiss reference failed: ${r.stderr}`);
-      return null;
-    }
-    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+/** Runs one reference script on the vectors file; its last stdout line is its JSON figures. */
+function reference(py: string, script: string, file: string, extra: string[], threads?: number): Record<string, unknown> | { error: string } {
+  const env = { ...process.env, ...(threads ? { OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) } : {}) };
+  const r = spawnSync(py, [join(root, 'bench', 'select', script), '--vectors', file, '--dim', String(DIM), '--epsilon', String(EPSILON), ...extra],
+    { encoding: 'utf8', maxBuffer: 1 << 26, timeout: REF_TIMEOUT_S * 1000, env });
+  if (r.error || r.status !== 0) {
+    const why = r.signal ? `stopped after ${REF_TIMEOUT_S} s (--ref-timeout)` : (r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ');
+    console.log(`  ${script}${threads ? ` (${threads} threads)` : ''} failed: ${why}`);
+    return { error: why };
   }
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+function writeVectors(vectors: Float32Array[]): { file: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'd4-bench-select-'));
+  const file = join(dir, 'vectors.f32');
+  const buf = Buffer.alloc(vectors.length * DIM * 4);
+  vectors.forEach((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, i * DIM * 4));
+  writeFileSync(file, buf);
+  return { file, dir };
 }
 
 function tsBatch(vectors: Float32Array[]) {
@@ -172,26 +198,73 @@ function tsBatch(vectors: Float32Array[]) {
   return { seconds: Number(seconds.toFixed(2)), docs_per_s: Math.round(vectors.length / seconds), dedup_kept: r.stats.dedupKept, kept: r.stats.protoKept };
 }
 
+const num = (x: unknown) => (typeof x === 'number' ? x : null);
+
 console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${flag('--1m') ? '' : ' (add --1m for 1,000,000)'}`);
-console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
-const py = flag('--no-faiss') ? undefined : venvPython();
-if (!flag('--no-faiss') && !py) console.log('faiss-cpu reference unavailable (could not create the virtual environment)');
+console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, selection kernel ${KERNEL ?? selectionKernel()}`);
+const wantRefs = !flag('--no-faiss') || !flag('--no-semhash');
+const py = wantRefs ? venvPython() : undefined;
+if (wantRefs && !py) console.log('references unavailable (could not create the virtual environment)');
 const results: Record<string, unknown>[] = [];
+const summary: Record<string, number | null> = {};
 for (const n of sizes) {
   const t = process.hrtime.bigint();
   const vectors = corpus(n);
   console.log(`\n${n.toLocaleString('en')} documents (generated in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
-  const on = await online(vectors);
-  console.log(`  online  (k ${on.k}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
-  console.log(`          memory: ${on.memory.rss_bytes_per_doc} B/doc RSS growth (${on.memory.estimated_bytes_per_doc} B/doc estimated by the stores; HNSW + ids ${on.memory.index_estimated_bytes_per_doc} B/doc), ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB`);
-  // The same with every cluster of 64 documents or more in an HNSW graph (the default keeps
-  // clusters below 2,048 in hnswlib's exhaustive search; at these sizes all of them are).
-  const graphs = await online(vectors, 64);
-  console.log(`  online, HNSW from 64 documents a cluster: ${graphs.docs_per_s} docs/s overall | semantic ${graphs.semantic.docs_per_s} docs/s, steady ${graphs.semantic.steady_docs_per_s}, ${graphs.semantic.dropped} dropped | memory ${graphs.memory.rss_bytes_per_doc} B/doc RSS growth (${graphs.memory.index_estimated_bytes_per_doc} B/doc estimated for the index, 2.5 MB a graph included)`);
-  const ref = py ? faissReference(py, vectors) : null;
-  if (ref) console.log(`  faiss   (k ${String(ref['k'])}): ${String(ref['docs_per_s'])} docs/s (${String(ref['seconds_total'])} s: ${JSON.stringify(ref['seconds'])}), SemDeDup kept ${String(ref['dedup_kept'])}, kept ${String(ref['kept'])}, ${String(ref['threads'])} threads`);
+  const verify = n <= VERIFY_UP_TO;
+  const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify });
+  console.log(`  online  (k ${on.k}, ${on.kernel}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
+  console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB`);
+  let verified: Record<string, unknown> | null = null;
+  if (verify) {
+    const { figures: ref, outcomes: refOutcomes } = await online(vectors, { kernel: 'reference', keepOutcomes: true });
+    const changed = outcomes.filter((o, i) => o !== refOutcomes[i]).length;
+    verified = { reference_docs_per_s: ref.docs_per_s, decisions: outcomes.length, changed };
+    console.log(`  scalar reference path: ${ref.docs_per_s} docs/s; ${changed} of ${outcomes.length} decisions (with their evidence) differ from it`);
+  }
+  let graphs: Awaited<ReturnType<typeof online>>['figures'] | null = null;
+  if (flag('--hnsw-variant')) {
+    graphs = (await online(vectors, { exactBelow: 64 })).figures;
+    console.log(`  online, HNSW from 64 documents a cluster: ${graphs.docs_per_s} docs/s overall | semantic ${graphs.semantic.docs_per_s} docs/s, ${graphs.semantic.dropped} dropped | ${graphs.memory.estimated_bytes_per_doc} B/doc held`);
+  }
+  const faiss: Record<number, Record<string, unknown>> = {};
+  let semhash: Record<string, unknown> | null = null;
+  if (py) {
+    const { file, dir } = writeVectors(vectors);
+    try {
+      if (!flag('--no-faiss')) {
+        for (const threads of FAISS_THREADS) {
+          const r = reference(py, 'faiss_ref.py', file, ['--target-ratio', String(TARGET), '--seed', String(SEED), '--threads', String(threads)], threads);
+          faiss[threads] = r;
+          if (!('error' in r)) console.log(`  faiss   (k ${String(r['k'])}, ${threads} thread${threads > 1 ? 's' : ''}): ${String(r['docs_per_s'])} docs/s (${String(r['seconds_total'])} s: ${JSON.stringify(r['seconds'])}), SemDeDup kept ${String(r['dedup_kept'])}, kept ${String(r['kept'])}`);
+        }
+      }
+      if (!flag('--no-semhash')) {
+        semhash = reference(py, 'semhash_ref.py', file, []);
+        if (!('error' in semhash)) console.log(`  semhash (usearch, self-deduplication at cosine ${1 - EPSILON}): ${String(semhash['docs_per_s'])} docs/s (${String(semhash['seconds_total'])} s: ${JSON.stringify(semhash['seconds'])}), kept ${String(semhash['kept'])}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
   const ts = n <= 10_000 ? tsBatch(vectors) : null;
   if (ts) console.log(`  d4 batch (TypeScript): ${ts.docs_per_s} docs/s (${ts.seconds} s), SemDeDup kept ${ts.dedup_kept}, kept ${ts.kept}`);
-  results.push({ n, online: on, online_hnsw_from_64: graphs, faiss: ref, ts_batch: ts });
+  const best = Math.max(...Object.values(faiss).map((r) => num(r['docs_per_s']) ?? 0));
+  const tag = n >= 1_000_000 ? `${n / 1_000_000}m` : `${n / 1000}k`;
+  summary[`online_docs_per_s_${tag}`] = on.docs_per_s;
+  summary[`faiss_docs_per_s_${tag}`] = best > 0 ? best : null;
+  for (const [threads, r] of Object.entries(faiss)) summary[`faiss_${threads}t_docs_per_s_${tag}`] = num(r['docs_per_s']);
+  summary[`semhash_docs_per_s_${tag}`] = semhash ? num(semhash['docs_per_s']) : null;
+  summary[`ratio_vs_faiss_${tag}`] = best > 0 ? Number((on.docs_per_s / best).toFixed(3)) : null;
+  for (const [threads, r] of Object.entries(faiss)) {
+    const d = num(r['docs_per_s']);
+    summary[`ratio_vs_faiss_${threads}t_${tag}`] = d ? Number((on.docs_per_s / d).toFixed(3)) : null;
+  }
+  summary[`ratio_vs_semhash_${tag}`] = semhash && num(semhash['docs_per_s']) ? Number((on.docs_per_s / num(semhash['docs_per_s'])!).toFixed(3)) : null;
+  summary[`bytes_per_doc_${tag}`] = on.memory.estimated_bytes_per_doc;
+  summary[`rss_bytes_per_doc_${tag}`] = on.memory.rss_bytes_per_doc;
+  if (verified) summary[`decisions_changed_vs_scalar_${tag}`] = verified['changed'] as number;
+  results.push({ n, online: on, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
 }
-console.log(JSON.stringify({ bench: 'select', dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, results }));
+console.log(`\n${Object.entries(summary).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
+console.log(JSON.stringify({ bench: 'select', dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, ...summary, results }));

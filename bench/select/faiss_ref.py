@@ -8,7 +8,7 @@ survivors; keep the round(R * N) hardest, the same fraction of each cluster) and
 object with the time of each phase and the counts. Run by bench/select/bench.ts inside the
 virtual environment it creates (.d4/venv-bench-select); nothing is installed into the product.
 
-Usage: faiss_ref.py --vectors FILE --dim 384 [--epsilon 0.08] [--target-ratio 0.25] [--seed 42] [--iterations 20] [--kept-out FILE]
+Usage: faiss_ref.py --vectors FILE --dim 384 [--epsilon 0.08] [--target-ratio 0.25] [--seed 42] [--iterations 20] [--threads N] [--kept-out FILE]
 """
 
 import argparse
@@ -36,8 +36,11 @@ def main():
     p.add_argument("--target-ratio", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--threads", type=int, default=0, help="OpenMP threads for faiss (0 = its default)")
     p.add_argument("--kept-out")
     a = p.parse_args()
+    if a.threads > 0:
+        faiss.omp_set_num_threads(a.threads)
 
     x = np.fromfile(a.vectors, dtype="<f4").reshape(-1, a.dim)
     n = x.shape[0]

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../topology/registry.js';
 import { applyOverrides, buildStages } from '../topology/topology.js';
@@ -10,9 +10,12 @@ import { createHasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { EmbedderError } from '../stages/embed/types.js';
+import type { SemanticReport } from '../stages/semantic/semantic.js';
+import type { PrototypeReport } from '../stages/prototype/prototype.js';
+import { Observation, type ObserveCliOptions } from '../observe/cli.js';
 import { embedderFactory, centroidFiles, countDocuments, formatReport, SELECTION_STAGES, selectionDeps, selectionStageOptions } from './select-options.js';
 
-export interface CurateCliOptions {
+export interface CurateCliOptions extends ObserveCliOptions {
   readonly out: string;
   readonly stages: string[];
   readonly set: string[];
@@ -32,26 +35,39 @@ export interface CurateCliOptions {
   readonly expectedDocs?: number;
   readonly progress: boolean;
   readonly json: boolean;
+  /** --report: write <out>/report.html at the end. */
+  readonly report?: boolean;
 }
 
 export async function curateCommand(input: string, opts: CurateCliOptions): Promise<number> {
   if (input !== '-' && !existsSync(input)) throw new ConfigError(`input ${input} does not exist (give a JSONL, JSONL.gz or JSON-array file, or - for stdin)`);
+  const observation = await Observation.start(opts, `curate ${input}`, (m) => console.error(`[d4] ${m}`));
   const hasher = await createHasher();
   // k ≈ √N from the file's size, unless the stream spans runs (--state-dir): then the option or the stage default.
   const expectedDocs = opts.stages.some((s) => SELECTION_STAGES.includes(s)) && !opts.stateDir ? await countDocuments(input) : undefined;
   const specs = applyOverrides(opts.stages.map((type) => ({ id: type, type, options: type === 'embed' ? embedOptions(opts) : selectionStageOptions(type, opts, expectedDocs) })), opts.set);
   const deps = await embedDeps(opts);
   // Ratio reports go to stderr as the stream runs, unless a progress bar owns the terminal.
-  const selection = await selectionDeps(opts.stages, opts.progress && process.stderr.isTTY ? undefined : (line) => console.error(line));
+  const reports: (SemanticReport | PrototypeReport)[] = [];
+  const selection = await selectionDeps(opts.stages, opts.progress && process.stderr.isTTY ? undefined : (line) => console.error(line), (r) => { reports.push(r); observation.onReport(r); });
   const pipeline = composePipeline(await buildStages(specs, { hasher, ...deps, ...selection.deps }).catch(async (e: unknown) => {
     await deps.embeddingStore?.close?.();
     throw e instanceof EmbedderError && !e.retriable ? new ConfigError(e.message) : e;
   }), hasher);
+  observation.metrics?.addStages(pipeline.stages);
+  let ok = false;
   try {
-    const code = await run(input, opts, pipeline);
+    const code = await run(input, opts, pipeline, observation);
+    ok = code === 0;
     if (!opts.json) for (const r of selection.last.values()) console.log(`  ${formatReport(r)}`);
+    if (reports.length) writeFileSync(join(opts.out, 'selection.json'), JSON.stringify({ reports }) + '\n'); // for d4 report
+    if (opts.report) {
+      const { writeReport } = await import('../observe/report.js');
+      console.error(`report: ${resolve(await writeReport(opts.out))}`);
+    }
     return code;
   } finally {
+    await observation.finish(ok, (m) => console.error(`[d4] ${m}`));
     await pipeline.close();
     await deps.embeddingStore?.close?.();
   }
@@ -82,7 +98,7 @@ async function embedDeps(opts: CurateCliOptions): Promise<Pick<StageDeps, 'creat
   };
 }
 
-async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<typeof composePipeline>): Promise<number> {
+async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<typeof composePipeline>, observation: Observation): Promise<number> {
   const total = input === '-' ? undefined : inputSize(input);
   const bar = opts.progress && process.stderr.isTTY && total
     ? new cliProgress.SingleBar({ format: 'curating |{bar}| {percentage}% | {docs} docs | {rate} docs/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -92,6 +108,7 @@ async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<t
   const summary = await curateFile(input, pipeline, {
     outDir: opts.out, idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize,
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+    ...(observation.observer ? { observer: observation.observer } : {}),
     onBytes: (n) => { bytes = n; },
     onChanges: centroidFiles(opts.out, pipeline.stores),
     onBatch: (s) => bar?.update(Math.min(bytes, total ?? 0), { docs: s.in, rate: Math.round(s.in / Math.max(s.seconds, 1e-3)) }),

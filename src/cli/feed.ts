@@ -21,6 +21,9 @@ export interface FeedCliOptions {
   readonly tokenFile?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
+  /** With --serve: Prometheus metrics and a dashboard on this port. */
+  readonly metricsPort?: number;
+  readonly metricsHost?: string;
   readonly schemaRegistry?: string;
 }
 
@@ -60,6 +63,7 @@ function planOrConfigError(sourceId: string, options: FeedOptions): ReturnType<t
 /** `d4 feed`: batches as NDJSON on stdout, or served over HTTP with --serve. */
 export async function feedCommand(opts: FeedCliOptions): Promise<number> {
   const port = opts.serve === undefined ? undefined : Number(opts.serve);
+  if (opts.metricsPort !== undefined && port === undefined) throw new ConfigError('--metrics-port needs --serve (the metrics describe the feed server)');
   if (port !== undefined && (!/^\d+$/.test(opts.serve!) || port > 65535)) throw new ConfigError(`--serve must be a port number 0-65535 (0: any free port), got "${opts.serve}"`);
   const brokers = resolveBrokers(opts.brokers);
   const source = kafkaFeedSource({ brokers, topic: opts.topic, codec: await codecOptionsFor(opts, { writes: {}, reads: [opts.topic] }, log), log });
@@ -114,6 +118,7 @@ async function toStdout(opts: FeedCliOptions, source: KafkaFeedSource, options: 
 
 async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource, options: FeedOptions): Promise<number> {
   const { serveFeed } = await import('../io/http/feed-server.js');
+  const observed = opts.metricsPort === undefined ? undefined : await feedMetrics(opts);
   const { httpAccess, describeAccess } = await import('../io/http/access.js');
   const access = httpAccess(opts);
   const server = await serveFeed({
@@ -122,7 +127,10 @@ async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource
     ...(access.token ? { token: access.token } : {}),
     ...(opts.maxBatches !== undefined ? { maxBatches: opts.maxBatches } : {}),
     // A request without a token starts from --resume if one was given, else from the beginning.
-    open: ({ resume }) => feed(source, { ...options, ...(resume ?? opts.resume ? { resume: resume ?? opts.resume } : {}) }),
+    open: ({ resume }) => {
+      const f = feed(source, { ...options, ...(resume ?? opts.resume ? { resume: resume ?? opts.resume } : {}) });
+      return observed ? observed.metrics.count(f) : f;
+    },
     log,
   }).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new ConfigError(`--serve ${port}: cannot listen on ${access.host}:${port} (${e.code}); pick another port (0 for any free one) or --bind address`);
@@ -135,5 +143,20 @@ async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource
   });
   log(`${sig}: stopping the server`);
   await server.close();
+  if (observed) {
+    observed.metrics.phase = 'stopped';
+    await observed.server.close();
+  }
   return 0;
+}
+
+/** --metrics-port: the feed's counters on their own loopback port (/metrics, /healthz, /readyz, dashboard at /). */
+async function feedMetrics(opts: FeedCliOptions) {
+  const { FeedMetrics, feedView } = await import('../observe/feed-metrics.js');
+  const { MetricsServer } = await import('../observe/server.js');
+  const metrics = new FeedMetrics();
+  const server = new MetricsServer(metrics, { port: opts.metricsPort!, title: `feed ${opts.topic}`, view: feedView, ...(opts.metricsHost ? { host: opts.metricsHost } : {}) });
+  const url = await server.start();
+  log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/)`);
+  return { metrics, server };
 }

@@ -10,6 +10,7 @@ import { runKafkaPipeline } from '../io/kafka/runner.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
+import { Observation, type ObserveCliOptions } from '../observe/cli.js';
 import { codecOptionsFor } from './codec-options.js';
 
 const log = (m: string) => console.error(`[d4] ${new Date().toISOString()} ${m}`);
@@ -20,7 +21,7 @@ const toJsonLine = (v: unknown) => JSON.stringify(v, (_k, x: unknown) =>
     ? Buffer.from((x as { data: number[] }).data).toString('base64') : x);
 
 
-export interface RunCliOptions {
+export interface RunCliOptions extends ObserveCliOptions {
   readonly brokers?: string;
   readonly set: string[];
   readonly appId?: string;
@@ -37,11 +38,11 @@ export interface RunCliOptions {
 }
 
 /** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
-export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined): Promise<Pipeline> {
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
-  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line))).deps };
+  const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line), observation?.onReport)).deps };
   if (types.includes('embed')) deps['createEmbedder'] = embedderFactory(modelsDir);
   return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
 }
@@ -53,10 +54,11 @@ interface Run {
   readonly startAt?: number;
 }
 
-async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions): Promise<number> {
+async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
   log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
+  observation.metrics?.addStages(pipeline.stages);
   const embeddingsTopic = pipeline.stages.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
   const codec = await codecOptionsFor(opts, {
     writes: { document: run.sinks.kept, decision: run.sinks.decisions, deadLetter: run.sinks.deadLetter, ...(embeddingsTopic ? { embedding: embeddingsTopic } : {}) },
@@ -77,12 +79,14 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
+    ...(observation.observer ? { observer: observation.observer } : {}),
     onBatch: (s) => {
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
     },
-  }).finally(() => pipeline.close());
+  }).then(async (s) => { await observation.finish(true, log); return s; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
+    .finally(() => pipeline.close());
   const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
   const extra = { ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}), application_id: run.applicationId, params_hash: pipeline.paramsHash, topics: run.sinks };
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
@@ -96,12 +100,13 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `run ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   return runPipeline(t, pipeline, {
     topology: `run ${path}`,
     applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
     sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ReplayCliOptions extends RunCliOptions {
@@ -121,7 +126,8 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     startAt = /^\d+$/.test(opts.from) ? Number(opts.from) : Date.parse(opts.from);
     if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
   }
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir);
+  const observation = await Observation.start(opts, `replay ${path}`, log);
+  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
   const tag = `${pipeline.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
   const base = t.application_id ?? `d4-${t.name}`;
   return runPipeline(t, pipeline, {
@@ -129,7 +135,7 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     applicationId: opts.appId ?? `${base}-replay-${tag}`,
     sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },
     ...(startAt !== undefined ? { startAt } : {}),
-  }, opts);
+  }, opts, observation);
 }
 
 export interface ProduceCliOptions {

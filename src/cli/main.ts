@@ -3,7 +3,7 @@
 // need them so that `d4 --help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
-import { collect, positiveInt, stageList } from './options.js';
+import { collect, portArg, positiveInt, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
 import { KAFKA_CONFIG_ENV, KafkaConfigError, KafkaSecurityError, useClientConfig, activeClientConfig } from '../io/kafka/security.js';
 
@@ -59,6 +59,10 @@ inputOptions(program.command('curate'), 'documents per batch: bounds memory, and
   .option('--expected-docs <n>', 'semantic/prototype stages: documents expected, k ≈ √n (default: the lines of a JSONL input without --state-dir, else 1,000,000)', positiveInt('--expected-docs'))
   .option('--no-progress', 'no progress bar (it only shows on a terminal anyway)')
   .option('--json', 'print the summary as one JSON line instead of a table')
+  .option('--report', 'also write <out>/report.html (see d4 report); its path is printed on stderr')
+  .option('--metrics-port <port>', 'serve Prometheus metrics and the live dashboard while curating, as d4 run does (0: any free port)', portArg('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
+  .option('--metrics-hold <ms>', 'after the run, keep serving the final metrics this long', positiveInt('--metrics-hold'))
   .addHelpText('after', `
 Stages:
 ${[...stageDefinitions.values()].map((d) => `  ${d.type.padEnd(10)} ${d.summary}`).join('\n')}
@@ -101,9 +105,25 @@ inputOptions(program.command('sweep'), 'documents per batch (the selection stage
   .option('--embeddings <file>', 'embeddings file: read before embedding, new ones appended (so a later sweep embeds nothing)')
   .option('--models-dir <dir>', 'where model ids are looked up')
   .option('--json', 'print the results as one JSON line')
+  .option('-o, --out <dir>', 'also write the results to <dir>/sweep.json (what --json prints), for d4 report')
   .action(async (input: string, opts) => {
     const { sweepCommand } = await import('./sweep.js');
     process.exitCode = await sweepCommand(input, opts);
+  });
+
+program.command('report')
+  .description('Write <out-dir>/report.html: one self-contained HTML file (data, uPlot and code inline; opens offline) with the plots of a file-mode run: kept fraction along the input against the target, drops per stage and reason, dead letters, similarity of duplicates, cluster sizes before and after pruning, distances to the centroids; for a sweep (sweep --out), kept fraction and R_dedup against epsilon and the target ratio. Prints its path.')
+  .argument('<out-dir>', 'the --out directory of d4 curate, d4 batch or d4 sweep')
+  .action(async (dir: string) => {
+    const { existsSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    if (!existsSync(dir)) throw new ConfigError(`${dir} does not exist`);
+    const { writeReport } = await import('../observe/report.js');
+    try {
+      console.log(resolve(await writeReport(dir)));
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
   });
 
 program.command('describe')
@@ -130,7 +150,10 @@ function kafkaRunOptions(c: Command): Command {
     .addOption(schemaIdOption())
     .addOption(schemaRegistryOption())
     .option('--verbose', 'log every committed window')
-    .option('--json', 'print the final summary as one JSON line');
+    .option('--json', 'print the final summary as one JSON line')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a live dashboard at / (0: any free port; the address is logged)', portArg('--metrics-port'))
+    .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1, loopback only)')
+    .option('--metrics-hold <ms>', 'after the run ends, keep serving the final metrics this long (so a last scrape sees the totals)', positiveInt('--metrics-hold'));
 }
 
 kafkaRunOptions(program.command('run')
@@ -201,6 +224,8 @@ program.command('feed')
   .option('--bind <address>', 'with --serve: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface); say so explicitly, and consider a token')
   .option('--token-file <file>', `with --serve: require "Authorization: Bearer <token>", the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
+  .option('--metrics-port <port>', 'with --serve: Prometheus metrics (batches, documents, tokens served) at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a dashboard at / (0: any free port)', portArg('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
   .addOption(schemaIdOption())
     .addOption(schemaRegistryOption())
   .addHelpText('after', `

@@ -24,3 +24,12 @@ export function stageList(known: readonly string[]) {
     return list;
   };
 }
+
+/** A TCP port: 0 (any free one) to 65535. */
+export function portArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number from 0 (any free port) to 65535, got "${value}"`);
+    return n;
+  };
+}

@@ -61,7 +61,7 @@ export interface SelectionRun {
 }
 
 /** Dependencies of the selection stages: the HNSW factory (loaded only when semantic runs) and the reporter. */
-export async function selectionDeps(stages: readonly string[], print?: (line: string) => void): Promise<SelectionRun> {
+export async function selectionDeps(stages: readonly string[], print?: (line: string) => void, onReport?: (r: SemanticReport | PrototypeReport) => void): Promise<SelectionRun> {
   const last = new Map<string, SemanticReport | PrototypeReport>();
   const deps: Record<string, unknown> = {};
   if (stages.includes('semantic')) {
@@ -72,6 +72,7 @@ export async function selectionDeps(stages: readonly string[], print?: (line: st
     deps['report'] = (r: SemanticReport | PrototypeReport) => {
       last.set(r.stage, r);
       print?.(formatReport(r));
+      onReport?.(r);
     };
   }
   return { deps: deps as Partial<StageDeps>, last };

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { codecOptionsFor } from './codec-options.js';
 import { ConfigError } from '../topology/registry.js';
 import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology } from '../topology/topology.js';
@@ -30,6 +31,8 @@ export interface SweepCliOptions {
   readonly maxBytes: number;
   readonly batchSize: number;
   readonly json: boolean;
+  /** --out: where sweep.json goes (for d4 report). */
+  readonly out?: string;
 }
 
 /** What one parameter set did over the input. */
@@ -144,12 +147,17 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   await closeInput();
 
   const rDedup = (r: Result) => (r.reachedSelection ? 1 - r.semanticDropped / r.reachedSelection : 1);
+  const json = JSON.stringify({
+    points: results.map((r) => ({ set: r.sets, kept_fraction: r.summary.in ? r.summary.kept / r.summary.in : 0, r_dedup: rDedup(r), dropped: Object.fromEntries(r.summary.dropped), clusters_covered: r.clusters.size, seconds: Number(r.seconds.toFixed(3)), in: r.summary.in })),
+    ...(search ? { target_dedup_ratio: opts.targetDedupRatio, epsilon: search.epsilon, r_dedup: search.rDedup, trials: search.trials } : {}),
+    embedded_by_model: embeddedByModel, seconds: (Date.now() - t0) / 1000,
+  });
+  if (opts.out) {
+    mkdirSync(opts.out, { recursive: true });
+    writeFileSync(join(opts.out, 'sweep.json'), json + '\n');
+  }
   if (opts.json) {
-    console.log(JSON.stringify({
-      points: results.map((r) => ({ set: r.sets, kept_fraction: r.summary.in ? r.summary.kept / r.summary.in : 0, r_dedup: rDedup(r), dropped: Object.fromEntries(r.summary.dropped), clusters_covered: r.clusters.size, seconds: Number(r.seconds.toFixed(3)), in: r.summary.in })),
-      ...(search ? { target_dedup_ratio: opts.targetDedupRatio, epsilon: search.epsilon, r_dedup: search.rDedup, trials: search.trials } : {}),
-      embedded_by_model: embeddedByModel, seconds: (Date.now() - t0) / 1000,
-    }));
+    console.log(json);
   } else {
     console.log(`d4 sweep ${input}: ${results.length} parameter set(s) over the same embeddings (${embeddedByModel} documents embedded by the model)`);
     for (const r of results) {

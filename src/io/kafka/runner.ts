@@ -6,6 +6,8 @@ import { deadLetter, origin, type Embedding, type Item } from '../../records/ite
 import { outcomes, type Pipeline } from '../../topology/pipeline.js';
 import { Summary } from '../../topology/summary.js';
 import type { BuiltEmbedStage } from '../../stages/embed/embed.js';
+import { fanOut, type RunObserver } from '../../topology/events.js';
+import { embedReports, secondsSince, storeSizes, windowCommitted } from '../../observe/run-events.js';
 
 export interface KafkaRunOptions {
   readonly brokers: readonly string[];
@@ -35,6 +37,8 @@ export interface KafkaRunOptions {
   /** Log every committed window. */
   readonly verbose?: boolean;
   readonly onBatch?: (summary: Summary) => void;
+  /** Told what the loop does (metrics, dashboard): see topology/events.ts. */
+  readonly observer?: RunObserver;
 }
 
 /** A transaction failed after the stores changed: the in-memory state is ahead of Kafka. */
@@ -75,6 +79,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
   const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
   const embeddingsTopic = embed ? options.embeddingsTopic : undefined;
   const summary = new Summary();
+  const observer = fanOut(options.observer ? [options.observer] : []);
   const pending = new Map<number, Pending>();
   let fatal: Error | undefined;
   let stopping = false;
@@ -100,7 +105,10 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
     const messages = p.messages.filter((m) => BigInt(m.offset) < end);
     p.messages = p.messages.filter((m) => BigInt(m.offset) >= end);
     if (source.format === 'avro') await c.document.prepare(messages.map((m) => m.value)); // registry: the window's writer schemas
-    const o = outcomes(await pipeline.process(messages.map((m, i) => decode(m, partition, i))), pipeline.paramsHash);
+    const started = process.hrtime.bigint(); // observer
+    const items = await pipeline.process(messages.map((m, i) => decode(m, partition, i)));
+    const o = outcomes(items, pipeline.paramsHash);
+    const processSeconds = secondsSince(started); // observer
     const embeddings: Embedding[] = embeddingsTopic ? embed!.store.drainNew() : [];
     const topicMessages: { topic: string; messages: Message[] }[] = [
       { topic: sinks.decisions, messages: o.decisions.map((d) => ({ key: d.id, value: c.decision.encode(d) })) },
@@ -113,6 +121,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
     if (!producer) throw new FatalRunError(`no producer for partition ${partition} of ${source.topic} (partitions added while running? restart the worker)`);
     // The outputs are computed once; only their transactional write is retried (abort discards
     // a partial one). kafkajs does not retry e.g. NOT_COORDINATOR on sendOffsets by itself.
+    const commitStarted = process.hrtime.bigint(); // observer
     for (let attempt = 1; ; attempt++) {
       const txn = await producer.transaction();
       try {
@@ -125,11 +134,16 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       } catch (e) {
         await txn.abort().catch(() => undefined);
         const retriable = (e as { retriable?: boolean }).retriable === true;
+        observer.transactionFailed({ task: `0_${partition}`, attempt, error: (e as Error).message, retriable, outcome: !retriable || attempt >= 5 ? 'fatal' : 'retry' });
         if (!retriable || attempt >= 5) throw new FatalRunError(`transaction for ${source.topic}[${partition}] failed after ${attempt} attempt(s): ${(e as Error).message}`);
         log(`transaction for ${source.topic}[${partition}] failed (${(e as Error).message}); retrying (${attempt}/5)`);
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     }
+    // observer: what this window committed
+    observer.windowCommitted(windowCommitted({ pipeline, partition, items, timestamps: messages.map((m) => Number(m.timestamp)), outcomes: o, records: Number(end - p.next), processSeconds, commitSeconds: secondsSince(commitStarted) }));
+    for (const r of embedReports(pipeline, `0_${partition}`)) observer.stageReport(r);
+    observer.storeSizes(storeSizes(pipeline, `0_${partition}`));
     p.next = end;
     p.since = Date.now();
     summary.add(o);
@@ -175,7 +189,9 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       await (await producer.transaction()).abort(); // initialises the producer id: fences a previous incarnation
       producers.set(p, producer);
     }
-    await restoreFromChangelogs(kafka, admin, app, pipeline.stores, log);
+    const restoreStarted = process.hrtime.bigint(); // observer
+    const restored = await restoreFromChangelogs(kafka, admin, app, pipeline.stores, log);
+    for (const st of pipeline.stores) observer.storeRestored({ task: '0', store: st.name, records: restored, seconds: secondsSince(restoreStarted) });
     if (embeddingsTopic) {
       const records: Embedding[] = [];
       await readTopicsToEnd(kafka, admin, [embeddingsTopic], `${app}-embeddings-mirror`, (_t, m) => {
@@ -184,6 +200,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
         if ('value' in r) records.push(r.value);
       });
       const loaded = embed!.store.load(records);
+      observer.storeRestored({ task: '0', store: `${embed!.id}-embeddings`, records: records.length, seconds: secondsSince(restoreStarted) });
       if (records.length > 0) log(`mirrored ${loaded} embedding(s) from ${embeddingsTopic}`);
     }
     if (options.startAt !== undefined) {
@@ -208,6 +225,7 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
           }
           p.messages.push(...batch.messages.filter((m) => BigInt(m.offset) > p!.position));
           p.position = BigInt(batch.lastOffset());
+          observer.lag({ topic: source.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
           await drain(batch.partition, false);
         });
       } catch (e) {
@@ -222,10 +240,14 @@ export async function runKafkaPipeline(pipeline: Pipeline, options: KafkaRunOpti
       if (!payload.restart) { fatal = payload.error; stop(`consumer crashed: ${payload.error.message}`); }
     });
     // A revoked partition's buffered, uncommitted records are re-read by its next owner.
-    consumer.on(consumer.events.GROUP_JOIN, () => { void serially(async () => { pending.clear(); }); });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      void serially(async () => { pending.clear(); });
+      observer.tasksAssigned({ assigned: (payload.memberAssignment[source.topic] ?? []).map((p) => `0_${p}`), revoked: [], resumed: [] });
+    });
     await consumer.subscribe({ topics: [source.topic], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
     log(`consuming ${source.topic} as group ${app} in windows of ${options.window} offsets`);
+    observer.ready();
 
     lingerTimer = setInterval(() => {
       if (stopping || fatal) return;

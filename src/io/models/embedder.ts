@@ -2,12 +2,14 @@
 // module costs nothing until a model is opened). It holds three layers:
 //   openModel      - tokenizer + onnxruntime session in the calling thread (what a worker runs);
 //   a worker pool  - N worker threads (embed-worker.ts) each holding one openModel;
-//   createEmbedder - the `Embedder` the stages use: tokenize → sort by length → batches → pool.
+//   createEmbedder - the `Embedder` the stages use: tokenize → sort by length → batches → pool;
+//                    for a static (model2vec) model directory, static-embedder.ts in this thread.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { isStaticModelDir, openStaticModel } from './static-embedder.js';
 import {
   EmbedderError, type Device, type Dtype, type EmbedResult, type Embedder, type EmbedderOptions, type EmbedderStats, type Pooling,
 } from '../../stages/embed/types.js';
@@ -16,6 +18,16 @@ export { EmbedderError } from '../../stages/embed/types.js';
 export type { Embedder, EmbedderOptions, EmbedResult, EmbedderStats, Pooling, Device, Dtype } from '../../stages/embed/types.js';
 
 export const DEFAULT_MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+/**
+ * Short names for the models scripts/setup-model.mjs installs (`--model static`). The alias is
+ * resolved to the id, and the id is what travels with every embedding.
+ */
+export const MODEL_ALIASES: Readonly<Record<string, string>> = {
+  minilm: 'sentence-transformers/all-MiniLM-L6-v2',
+  'bge-small': 'BAAI/bge-small-en-v1.5',
+  'e5-small': 'intfloat/e5-small-v2',
+  static: 'd4stream/m2v-all-MiniLM-L6-v2',
+};
 export const DEFAULT_MAX_TOKENS = 256;
 /**
  * How texts are grouped into inference calls: at most `batchSize` texts and at most
@@ -53,13 +65,15 @@ export interface ModelSpec {
   readonly device: Device;
   readonly dtype: Dtype;
   readonly threads: number;
+  /** Put before every text (the model's document prefix, e.g. e5's "query: "); counts in maxTokens. */
+  readonly prefix: string;
   /** From the model's d4-model.json when it has one. */
   readonly manifestDim?: number;
 }
 
 const DTYPE_FILE: Record<Dtype, string> = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx' };
 
-interface Manifest { dimension?: number; pooling?: string; max_seq_length?: number }
+interface Manifest { dimension?: number; pooling?: string; max_seq_length?: number; document_prefix?: string }
 
 function readManifest(dir: string): Manifest | undefined {
   const p = join(dir, 'd4-model.json');
@@ -79,10 +93,11 @@ function isDirectory(p: string): boolean {
   }
 }
 
-export function resolveModel(options: EmbedderOptions, threadsPerWorker: number): ModelSpec {
+/** Where a model is: an alias, an id under modelsDir, or a directory path. Throws if it is not there. */
+export function resolveModelDirectory(options: Pick<EmbedderOptions, 'model' | 'modelsDir'>): { modelsDir: string; directory: string; model: string; ref: string } {
   const modelsDir = resolve(options.modelsDir ?? defaultModelsDir());
-  const given = options.model;
-  if (!given) throw new EmbedderError('no model given (--model <id|path>)', false);
+  if (!options.model) throw new EmbedderError('no model given (--model <id|path>)', false);
+  const given = MODEL_ALIASES[options.model] ?? options.model;
   // A path (absolute, ./relative, or an existing directory with a separator in it) is the model
   // directory itself; anything else is an id under modelsDir, the layout transformers.js expects.
   const looksLikePath = isAbsolute(given) || given.startsWith('.') || (given.includes(sep) && isDirectory(given) && !isDirectory(join(modelsDir, given)));
@@ -91,12 +106,17 @@ export function resolveModel(options: EmbedderOptions, threadsPerWorker: number)
     throw new EmbedderError(
       looksLikePath
         ? `model directory ${directory} does not exist`
-        : `model ${given} is not installed in ${modelsDir} (run \`node scripts/setup-model.mjs\` for ${DEFAULT_MODEL}, or set --models-dir / D4_MODELS_DIR)`,
+        : `model ${given} is not installed in ${modelsDir} (run \`node scripts/setup-model.mjs\`, which installs ${Object.entries(MODEL_ALIASES).map(([a, id]) => `${id} (${a})`).join(', ')}; or set --models-dir / D4_MODELS_DIR)`,
       false);
   }
   for (const f of ['config.json', 'tokenizer.json']) {
     if (!existsSync(join(directory, f))) throw new EmbedderError(`model directory ${directory} has no ${f} (see docs/model.md for the layout)`, false);
   }
+  return { modelsDir, directory, model: given, ref: looksLikePath ? directory : given };
+}
+
+export function resolveModel(options: EmbedderOptions, threadsPerWorker: number): ModelSpec {
+  const { modelsDir, directory, model: given, ref } = resolveModelDirectory(options);
   const device = options.device ?? 'cpu';
   // int8 (MatMulInteger, DynamicQuantizeLinear) runs on onnxruntime's CPU kernels only; on a GPU
   // the float weights are the fast ones.
@@ -108,8 +128,9 @@ export function resolveModel(options: EmbedderOptions, threadsPerWorker: number)
   const pooling = options.pooling ?? ((['mean', 'last-token', 'cls'] as const).find((p) => p === manifest?.pooling) ?? 'mean');
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isInteger(maxTokens) || maxTokens < 4) throw new EmbedderError(`--max-tokens must be an integer >= 4, got ${maxTokens}`, false);
+  const prefix = options.prefix ?? manifest?.document_prefix ?? '';
   return {
-    ref: looksLikePath ? directory : given, localModelPath: modelsDir, directory, model: given, pooling, maxTokens, device, dtype,
+    ref, localModelPath: modelsDir, directory, model: given, pooling, maxTokens, device, dtype, prefix,
     threads: threadsPerWorker, ...(manifest?.dimension ? { manifestDim: manifest.dimension } : {}),
   };
 }
@@ -246,9 +267,13 @@ export async function openModel(spec: ModelSpec): Promise<LocalModel> {
   const wrapped = tokenizer.encode(probe, { add_special_tokens: true });
   const at = findSubsequence(wrapped, bare);
   if (at < 0) throw new EmbedderError(`${spec.model}: cannot find where the tokenizer puts its special tokens`, false);
-  const prefix = wrapped.slice(0, at);
+  // The document prefix ("query: ") is tokenized once and goes after the opening special tokens;
+  // it ends in whitespace, so its tokens followed by the text's equal the tokens of prefix + text.
+  const textPrefix = spec.prefix ? tokenizer.encode(spec.prefix, { add_special_tokens: false }) : [];
+  const prefix = [...wrapped.slice(0, at), ...textPrefix];
   const suffix = wrapped.slice(at + bare.length);
   const budget = spec.maxTokens - prefix.length - suffix.length;
+  if (budget < 1) throw new EmbedderError(`--max-tokens ${spec.maxTokens} leaves no room for text after the special tokens and the prefix ${JSON.stringify(spec.prefix)}`, false);
   const padId = (tokenizer as unknown as { pad_token_id?: number }).pad_token_id ?? 0;
   const encode = (s: string) => tokenizer.encode(s, { add_special_tokens: false });
 
@@ -360,11 +385,24 @@ interface Backend {
   close(): Promise<void>;
 }
 
-type RequestBody = { op: 'tokenize'; texts: readonly string[] } | { op: 'infer'; flat: Int32Array; offsets: Int32Array };
+type RequestBody = { op: 'tokenize'; texts: readonly string[] } | { op: 'infer'; flat: Int32Array; offsets: Int32Array } | { op: 'embed'; texts: readonly string[] };
+
+/** A static model's results for many texts in one transferable block (what a static worker answers to `embed`). */
+export interface StaticBlock {
+  /** texts × dim; the rows of texts without a vector are zeros. */
+  readonly values: Float32Array;
+  readonly tokens: Int32Array;
+  /** Per text: bit 0 truncated, bit 1 empty. */
+  readonly flags: Uint8Array;
+  readonly errors: (string | null)[];
+}
+
+/** What a worker opens: a transformer (ModelSpec) or a static model directory. */
+export type WorkerSpec = ModelSpec | { readonly kind: 'static'; readonly directory: string; readonly model: string; readonly maxTokens?: number };
 export type WorkerReply =
   | { type: 'ready'; info: ModelInfo }
   | { type: 'failed'; message: string; retriable: boolean }
-  | { type: 'result'; id: number; value: TokenBlock | Float32Array }
+  | { type: 'result'; id: number; value: TokenBlock | Float32Array | StaticBlock }
   | { type: 'error'; id: number; message: string };
 
 interface Task {
@@ -392,9 +430,9 @@ class WorkerPool implements Backend {
   private closed = false;
   private restarts = 0;
 
-  private constructor(private readonly spec: ModelSpec) {}
+  private constructor(private readonly spec: WorkerSpec) {}
 
-  static async open(spec: ModelSpec, workers: number): Promise<{ pool: WorkerPool; info: ModelInfo }> {
+  static async open(spec: WorkerSpec, workers: number): Promise<{ pool: WorkerPool; info: ModelInfo }> {
     const pool = new WorkerPool(spec);
     try {
       const infos = await Promise.all(Array.from({ length: workers }, () => pool.spawn()));
@@ -481,6 +519,11 @@ class WorkerPool implements Backend {
     return this.run({ op: 'infer', flat, offsets }, [flat.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer]);
   }
 
+  /** A static model's vectors for `texts` (workers opened with a static WorkerSpec). */
+  embedStatic(texts: readonly string[]): Promise<StaticBlock> {
+    return this.run({ op: 'embed', texts });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.queue.splice(0)) t.reject(new EmbedderError('embedder closed', false));
@@ -534,6 +577,10 @@ export function planBatches(lengths: readonly number[], batchSize: number, sort:
 }
 
 export interface ModelEmbedder extends Embedder {
+  /** transformer: an ONNX encoder in worker threads; static: a model2vec token table in this thread. */
+  readonly kind: 'transformer' | 'static';
+  /** Put before every text (the model's document prefix); '' for none. */
+  readonly prefix: string;
   readonly workers: number;
   readonly threads: number;
   readonly batchSize: number;
@@ -541,8 +588,8 @@ export interface ModelEmbedder extends Embedder {
   readonly sortByLength: boolean;
   /** The token rows `embed` would feed the model (benchmarks use them for the bare-session ceiling). */
   tokenize(texts: readonly string[]): Promise<Tokenized>;
-  /** The ONNX file in use. */
-  readonly onnxFile: string;
+  /** The weights in use: the ONNX file, or a static model's model.safetensors. */
+  readonly weightsFile: string;
 }
 
 /** Texts per tokenize request: small enough to spread over the workers, big enough to amortise a message. */
@@ -562,6 +609,8 @@ const TOKENIZE_CHUNK = 64;
  * await embedder.close();
  */
 export async function createEmbedder(options: EmbedderOptions): Promise<ModelEmbedder> {
+  const where = resolveModelDirectory(options);
+  if (isStaticModelDir(where.directory)) return createStaticEmbedder(options, where.directory, where.model);
   const device = options.device ?? 'cpu';
   const cores = availableParallelism();
   const workers = options.workers ?? (device === 'cpu' ? cores : 1);
@@ -611,8 +660,9 @@ export async function createEmbedder(options: EmbedderOptions): Promise<ModelEmb
   const NONE = new Float32Array(0);
 
   return {
+    kind: 'transformer', prefix: spec.prefix,
     model: spec.model, pooling: info.pooling, dtype: info.dtype, device: info.device, dim: info.dim, maxTokens: info.maxTokens,
-    workers, threads, batchSize, batchTokens, sortByLength, onnxFile: join(spec.directory, 'onnx', DTYPE_FILE[spec.dtype]),
+    workers, threads, batchSize, batchTokens, sortByLength, weightsFile: join(spec.directory, 'onnx', DTYPE_FILE[spec.dtype]),
     tokenize,
     async embed(texts) {
       if (texts.length === 0) return [];
@@ -652,4 +702,75 @@ export async function createEmbedder(options: EmbedderOptions): Promise<ModelEmb
     stats: (): EmbedderStats => ({ ...stats }),
     close: () => backend.close(),
   };
+}
+
+/** Texts per request to a static worker: a few milliseconds of work, far more than a message costs. */
+const STATIC_CHUNK = 128;
+
+/**
+ * A static (model2vec) model behind the same interface. Pooling is the mean, the vectors are
+ * float32 whatever --dtype says, and it runs on the CPU whatever --device says. By default one
+ * worker thread per core, each holding the token table (30 MB), takes chunks of texts, so that a
+ * large buffer neither blocks the event loop nor leaves a core idle; `workers: 0` embeds in the
+ * calling thread. Options that only shape transformer inference (batch sizes, threads) are
+ * accepted and have no effect.
+ */
+async function createStaticEmbedder(options: EmbedderOptions, directory: string, model: string): Promise<ModelEmbedder> {
+  if (options.pooling && options.pooling !== 'mean') throw new EmbedderError(`${model} is a static model: its pooling is the mean of token vectors, --pooling ${options.pooling} cannot apply`, false);
+  if (options.prefix) throw new EmbedderError(`${model} is a static model: a prefix would only add its tokens to every mean; leave --prefix unset`, false);
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 0) throw new EmbedderError(`workers must be a whole number >= 0, got ${workers}`, false);
+  const files = { directory, model, ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}) };
+  // The calling thread opens it too: tokenize() (benchmarks, tests) and small calls run here.
+  const local = await openStaticModel(files);
+  const pool = workers > 0 ? (await WorkerPool.open({ kind: 'static', ...files }, workers)).pool : undefined;
+  const stats = { texts: 0, batches: 0, tokens: 0, paddedTokens: 0, truncated: 0 };
+  const NONE = new Float32Array(0);
+  const dim = local.dim;
+  return {
+    kind: 'static', prefix: '', model, pooling: 'mean', dtype: 'fp32', device: 'cpu', dim, maxTokens: local.maxTokens,
+    workers, threads: 1, batchSize: STATIC_CHUNK, batchTokens: Number.POSITIVE_INFINITY, sortByLength: false,
+    weightsFile: join(directory, 'model.safetensors'),
+    async tokenize(texts) {
+      const t = local.tokenize(texts);
+      return { rows: t.rows, truncated: t.truncated, empty: t.rows.map((r) => r.length === 0), errors: t.rows.map(() => null) };
+    },
+    async embed(texts) {
+      if (texts.length === 0) return [];
+      if (!pool) {
+        const out = local.embed(texts);
+        stats.batches++;
+        for (const r of out) count(r);
+        return out;
+      }
+      const chunks: (readonly string[])[] = [];
+      for (let i = 0; i < texts.length; i += STATIC_CHUNK) chunks.push(texts.slice(i, i + STATIC_CHUNK));
+      const blocks = await Promise.all(chunks.map((c) => pool.embedStatic(c)));
+      const out: EmbedResult[] = [];
+      for (const b of blocks) {
+        stats.batches++;
+        for (let i = 0; i < b.tokens.length; i++) {
+          const error = b.errors[i];
+          const r: EmbedResult = error !== null && error !== undefined
+            ? { values: NONE, tokens: 0, truncated: false, empty: false, error }
+            : b.flags[i]! & 2
+              ? { values: NONE, tokens: 0, truncated: false, empty: true }
+              : { values: b.values.subarray(i * dim, (i + 1) * dim), tokens: b.tokens[i]!, truncated: (b.flags[i]! & 1) === 1, empty: false };
+          count(r);
+          out.push(r);
+        }
+      }
+      return out;
+    },
+    stats: () => ({ ...stats }),
+    close: async () => { await pool?.close(); },
+  };
+
+  function count(r: EmbedResult): void {
+    if (r.empty || r.error !== undefined) return;
+    stats.texts++;
+    stats.tokens += r.tokens;
+    stats.paddedTokens += r.tokens;
+    if (r.truncated) stats.truncated++;
+  }
 }

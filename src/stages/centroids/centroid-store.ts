@@ -1,5 +1,6 @@
 import type { CentroidSnapshot } from '../../records/item.js';
 import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
+import { RowMatrix, type NearestBatch, type Similarities } from './nearest-batch.js';
 import { nearestTwo, vectorBytes, vectorFromBytes, type Nearest } from './vectors.js';
 
 /** A CentroidSnapshot as one JSON object: `centroids` (float32 LE bytes) as base64. */
@@ -39,6 +40,9 @@ export class CentroidStore implements StateStore {
   private current: CentroidSnapshot | undefined;
   private rows: Float32Array = new Float32Array(0);
   private weightArray: Float64Array = new Float64Array(0);
+  /** The rows in a dot-product kernel, loaded on the first `assignBatch` after a new version. */
+  private matrix: RowMatrix | undefined;
+  private matrixVersion = -1;
   private readonly changes = new PendingChanges();
 
   constructor(readonly name: string, readonly paramsHash: string) {}
@@ -73,6 +77,22 @@ export class CentroidStore implements StateStore {
     return nearestTwo(v, this.rows, this.current.k, this.current.dim);
   }
 
+  /**
+   * `nearest` of every vector, as one matrix product (see RowMatrix): the same rows and the same
+   * similarities as calling `nearest` on each, bit for bit (those asked for; the others are NaN).
+   */
+  assignBatch(vectors: readonly Float32Array[], similarities: Similarities = 'both'): NearestBatch {
+    if (!this.current) throw new StoreError(this.name, 'no centroids yet');
+    const { k, dim, version } = this.current;
+    for (const v of vectors) if (v.length !== dim) throw new StoreError(this.name, `a ${v.length}-d vector cannot be assigned to ${dim}-d centroids`);
+    this.matrix ??= new RowMatrix();
+    if (this.matrixVersion !== version) {
+      this.matrix.load(this.rows, k, dim);
+      this.matrixVersion = version;
+    }
+    return this.matrix.nearestTwo(vectors, similarities);
+  }
+
   /** Installs new centroids (copied) as the next version. */
   replace(centroids: Float32Array, weights: Float64Array, dim: number, now: number = Date.now()): CentroidSnapshot {
     const k = weights.length;
@@ -96,7 +116,7 @@ export class CentroidStore implements StateStore {
   }
 
   bytes(): number {
-    return this.rows.byteLength + this.weightArray.byteLength + 200;
+    return this.rows.byteLength + this.weightArray.byteLength + (this.matrix?.bytes() ?? 0) + 200;
   }
 
   snapshot(): Buffer {
@@ -108,6 +128,7 @@ export class CentroidStore implements StateStore {
     checkSnapshotOwner(this.name, parsed.store);
     if (parsed.snapshot === undefined) throw new StoreError(this.name, 'snapshot has no value');
     this.current = undefined;
+    this.matrixVersion = -1;
     this.rows = new Float32Array(0);
     this.weightArray = new Float64Array(0);
     if (parsed.snapshot) this.install(centroidSnapshotFromJson(parsed.snapshot));
@@ -130,6 +151,7 @@ export class CentroidStore implements StateStore {
 
   private install(s: CentroidSnapshot): void {
     this.current = s;
+    this.matrixVersion = -1;
     this.rows = vectorFromBytes(s.centroids, 0, s.k * s.dim);
     this.weightArray = Float64Array.from(s.weights);
   }

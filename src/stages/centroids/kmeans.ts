@@ -1,4 +1,6 @@
-import { dot, nearestTwo, normalizeInPlace, Rng } from './vectors.js';
+import { DotKernel, errorBound, norm, selectionKernel, strideOf } from '../kernels/dot-simd.js';
+import { RowMatrix } from './nearest-batch.js';
+import { dot, normalizeInPlace, Rng } from './vectors.js';
 
 /** Centroids as one row-major float32 matrix of unit rows, with the weight behind each. */
 export interface Fit {
@@ -27,11 +29,15 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
   const rows = new Float32Array(want * dim);
   const gap = new Float64Array(n);
   let chosen = 0;
+  const seedDots = selectionKernel() === 'reference' ? undefined : seedDotProducts(points, dim);
   const take = (i: number) => {
     rows.set(points[i]!, chosen * dim);
     const off = chosen * dim;
     chosen++;
+    // Every point's float32 product with the new seed; the scalar `dot` only where it may lower the gap.
+    const approx = chosen === 1 || !seedDots ? undefined : seedDots(points[i]!);
     for (let p = 0; p < n; p++) {
+      if (approx && Math.max(0, 1 - approx.value[p]! - approx.delta[p]!) >= gap[p]!) continue;
       const d = Math.max(0, 1 - dot(points[p]!, rows, off));
       if (chosen === 1 || d < gap[p]!) gap[p] = d;
     }
@@ -69,16 +75,28 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
   const similarity = new Float64Array(n);
   const counts = new Float64Array(kk);
   let iterations = 0;
+  const matrix = new RowMatrix();
+  // Each point's similarity to its centroid is only needed to re-seed an empty cluster: computed
+  // then, from the centroids the points were assigned to, as the scalar path would have.
+  let assignedTo = centroids;
+  let similarityKnown = false;
+  const knowSimilarity = () => {
+    if (similarityKnown) return;
+    for (let p = 0; p < n; p++) similarity[p] = dot(points[p]!, assignedTo, assignment[p]! * dim);
+    similarityKnown = true;
+  };
   const assign = (): boolean => {
     let changed = false;
     counts.fill(0);
+    matrix.load(centroids, kk, dim);
+    const near = matrix.nearestTwo(points, 'none');
     for (let p = 0; p < n; p++) {
-      const near = nearestTwo(points[p]!, centroids, kk, dim);
-      if (near.first !== assignment[p]) changed = true;
-      assignment[p] = near.first;
-      similarity[p] = near.firstSimilarity;
-      counts[near.first]!++;
+      if (near.first[p] !== assignment[p]) changed = true;
+      assignment[p] = near.first[p]!;
+      counts[near.first[p]!]!++;
     }
+    assignedTo = centroids.slice();
+    similarityKnown = false;
     return changed;
   };
   assign();
@@ -95,6 +113,7 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
       if (counts[j]! > 0 && normalizeInPlace(row)) centroids.set(row, j * dim);
       else {
         // Empty cluster: take the worst-served point (lowest similarity, first on ties).
+        knowSimilarity();
         let worst = 0;
         for (let p = 1; p < n; p++) if (similarity[p]! < similarity[worst]!) worst = p;
         centroids.set(points[worst]!, j * dim);
@@ -104,4 +123,44 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
     if (!assign()) break;
   }
   return { k: kk, dim, centroids, counts, assignment, iterations };
+}
+
+/**
+ * The points in a dot-product kernel, and their float32 products with one vector, each with its
+ * error bound (kernels/dot-simd.ts): k-means++ only needs the scalar `dot` where a new seed may
+ * come nearer than the nearest seed so far, which after the first few seeds is rare.
+ */
+function seedDotProducts(points: readonly Float32Array[], dim: number): (seed: Float32Array) => { value: Float32Array; delta: Float64Array } {
+  const n = points.length;
+  const stride = strideOf(dim);
+  const nPad = (n + 3) & ~3;
+  let kernel: DotKernel | undefined;
+  let at = { rows: 0, query: 0, pointers: 0, out: 0 };
+  const value = new Float32Array(n);
+  const delta = new Float64Array(n);
+  const norms = Float64Array.from(points, norm);
+  return (seed) => {
+    if (!kernel) {
+      kernel = new DotKernel();
+      const rows = kernel.alloc(nPad * stride * 4);
+      const query = kernel.alloc(stride * 4);
+      const pointers = kernel.alloc(8);
+      const out = kernel.alloc(2 * nPad * 4);
+      at = { rows, query, pointers, out };
+      const f = kernel.f32;
+      points.forEach((p, i) => f.set(p, (rows >> 2) + i * stride));
+    }
+    const f = kernel.f32;
+    f.set(seed, at.query >> 2);
+    kernel.i32[at.pointers >> 2] = at.query;
+    kernel.i32[(at.pointers >> 2) + 1] = at.query;
+    kernel.gemm(at.pointers, 2, at.rows, nPad, stride * 4, at.out, nPad);
+    value.set(kernel.f32.subarray(at.out >> 2, (at.out >> 2) + n));
+    const ns = norm(seed);
+    for (let p = 0; p < n; p++) {
+      const d = errorBound(dim, norms[p]!, ns);
+      delta[p] = Number.isFinite(d) ? d : Infinity;
+    }
+    return { value, delta };
+  };
 }

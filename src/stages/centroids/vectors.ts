@@ -102,16 +102,25 @@ export function subSeed(seed: number, salt: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
+
 /** float32 little-endian bytes of a vector (a copy), as the Avro schemas carry them. */
 export function vectorBytes(v: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   const out = Buffer.alloc(v.length * 4);
   for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i]!, i * 4);
   return out;
 }
 
 export function vectorFromBytes(b: Buffer | Uint8Array, offset = 0, dim = (b.length - offset) / 4): Float32Array {
-  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (offset + dim * 4 > b.length) throw new RangeError(`${dim} float32 values from byte ${offset} do not fit in ${b.length} bytes`);
   const out = new Float32Array(dim);
+  if (LITTLE_ENDIAN) {
+    // A byte copy: the source need not be 4-aligned.
+    new Uint8Array(out.buffer).set(b.subarray(offset, offset + dim * 4));
+    return out;
+  }
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   for (let i = 0; i < dim; i++) out[i] = buf.readFloatLE(offset + i * 4);
   return out;
 }

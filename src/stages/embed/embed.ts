@@ -164,7 +164,7 @@ export function embed(options: EmbedOptions, deps: EmbedDeps): OperatorFunction<
 const optionsSchema = z.strictObject({
   model: z.string().min(1).default('sentence-transformers/all-MiniLM-L6-v2').describe('model id under the models directory, or a model directory'),
   pooling: z.enum(POOLINGS as [string, ...string[]]).optional().describe("mean | last-token | cls (default: the model's d4-model.json, else mean)"),
-  maxTokens: z.number().int().min(4).max(8192).default(256).describe('tokens per text fed to the model, special tokens included; longer texts are truncated'),
+  maxTokens: z.number().int().min(4).max(8192).optional().describe('tokens per text fed to the model, special tokens included; longer texts are truncated (default 256; a static model: its max_length, 512)'),
   device: z.enum(DEVICES as [string, ...string[]]).default('cpu').describe('cpu | cuda (onnxruntime-node CUDA execution provider)'),
   dtype: z.enum(DTYPES as [string, ...string[]]).optional().describe('fp32 | fp16 | q8 (default: q8 on cpu, fp32 on cuda)'),
   batchSize: z.number().int().positive().optional().describe('most texts per inference call (default 64)'),
@@ -199,7 +199,8 @@ export const embedStage: StageDefinition<EmbedStageOptions> = {
     if (!embedder) {
       if (!deps.createEmbedder) throw new Error(`stage ${id}: the embed stage needs deps.embedder or deps.createEmbedder (createEmbedder from src/io/models/embedder.ts)`);
       embedder = await deps.createEmbedder({
-        model: options.model, maxTokens: options.maxTokens, device: options.device as 'cpu' | 'cuda', sortByLength: options.sortByLength,
+        model: options.model, device: options.device as 'cpu' | 'cuda', sortByLength: options.sortByLength,
+        ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
         ...(options.batchTokens !== undefined ? { batchTokens: options.batchTokens } : {}),
         ...(options.pooling ? { pooling: options.pooling as 'mean' | 'last-token' | 'cls' } : {}),

@@ -10,12 +10,14 @@ export const DTYPES: readonly Dtype[] = ['fp32', 'fp16', 'q8'];
 
 /** How to open a model. Everything but `model` has a default; see `createEmbedder`. */
 export interface EmbedderOptions {
-  /** A model id (`owner/name`, looked up under `modelsDir`) or a model directory path. */
+  /** A model id (`owner/name`, looked up under `modelsDir`), an alias (`minilm`, `bge-small`, `e5-small`, `static`) or a model directory path. */
   readonly model: string;
   /** Default: the model's d4-model.json manifest, else `mean`. */
   readonly pooling?: Pooling;
-  /** Tokens fed to the model per text, special tokens included (sentence-transformers' max_seq_length). */
+  /** Tokens fed to the model per text, special tokens included (sentence-transformers' max_seq_length). Default 256; a static model's own max_length (512). */
   readonly maxTokens?: number;
+  /** Text put before every document. Default: the model's d4-model.json `document_prefix` (e5: "query: "), else none. */
+  readonly prefix?: string;
   readonly device?: Device;
   /** Default: q8 on cpu (the int8 file), fp32 on cuda (int8 kernels are CPU-only in onnxruntime). */
   readonly dtype?: Dtype;

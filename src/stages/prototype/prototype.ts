@@ -111,12 +111,12 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     const distance = new Float64Array(n);
     if (n > 0) {
       if (options.halfLife > 0) sketches.tick(n / options.halfLife);
-      vectors.forEach((v, i) => {
-        const near = store.nearest(v);
-        assignment[i] = near.first;
-        distance[i] = Math.max(0, 1 - near.firstSimilarity);
-        sketches.add(near.first, distance[i]!);
-      });
+      const near = store.assignBatch(vectors, 'first');
+      for (let i = 0; i < n; i++) {
+        assignment[i] = near.first[i]!;
+        distance[i] = Math.max(0, 1 - near.firstSimilarity[i]!);
+        sketches.add(near.first[i]!, distance[i]!);
+      }
     }
     const sketchOf = (cluster: number): HistogramSketch => {
       const s = options.scope === 'cluster' ? sketches.cluster(cluster) : undefined;
@@ -139,10 +139,8 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     if (fold.reseeded) {
       // The clusters changed meaning: rebuild the sketches from the warm-up sample.
       sketches.clear();
-      for (const v of fold.reseeded.sample) {
-        const near = store.nearest(v);
-        sketches.add(near.first, Math.max(0, 1 - near.firstSimilarity), fold.reseeded.weight);
-      }
+      const near = store.assignBatch(fold.reseeded.sample, 'first');
+      for (let i = 0; i < near.first.length; i++) sketches.add(near.first[i]!, Math.max(0, 1 - near.firstSimilarity[i]!), fold.reseeded.weight);
     }
     sketches.flush();
     const counts: PrototypeCounts = { seen, live: before.live + n, kept: before.kept + t };

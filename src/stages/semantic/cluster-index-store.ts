@@ -1,9 +1,11 @@
 import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
-import { subSeed, vectorBytes, vectorFromBytes } from '../centroids/vectors.js';
+import { DotKernel, errorBound, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
+import { clampSimilarity, dot, subSeed, vectorBytes, vectorFromBytes } from '../centroids/vectors.js';
 import type { AnnIndex, AnnIndexFactory } from './ann.js';
 
 export interface ClusterIndexStoreOptions {
   readonly name: string;
+  /** The nearest-neighbour index of a cluster that has reached `exactBelow` documents. */
   readonly factory: AnnIndexFactory;
   /** Most documents held over all clusters; each cluster holds at most ⌈capacity / k⌉. */
   readonly capacity: number;
@@ -11,15 +13,36 @@ export interface ClusterIndexStoreOptions {
   readonly efConstruction: number;
   readonly efSearch: number;
   readonly seed: number;
-  /** Clusters smaller than this are searched exhaustively (AnnIndexOptions.exactBelow). */
+  /** Clusters smaller than this are searched exhaustively (exact); from then on through `factory` (default 4,096). */
   readonly exactBelow?: number;
 }
 
+/** The most similar earlier document, as the semantic stage reports it. */
+export interface IndexHit {
+  readonly id: string;
+  /** Cosine, clamped into [-1, 1]. */
+  readonly similarity: number;
+}
+
+/** Documents to look up together: each in its cluster and (when ≥ 0) a second one. */
+export interface IndexBatch {
+  readonly vectors: readonly Float32Array[];
+  readonly clusters: ArrayLike<number>;
+  /** A second cluster to search (the next-nearest centroid), -1 for none. */
+  readonly alternates?: ArrayLike<number>;
+  /** When given, each document joins `clusters[i]` right after it is looked up, so later ones of the batch find it. */
+  readonly ids?: readonly string[];
+}
+
 interface Cluster {
-  index: AnnIndex | undefined;
+  /** Addresses of the pages (PAGE_ROWS rows each) holding the vectors, in label order. */
+  pages: number[];
+  count: number;
   /** Store-wide insertion number of each label (label = position). */
   seqs: number[];
   ids: string[];
+  /** From `exactBelow` documents on: the approximate index over the same vectors. */
+  ann: AnnIndex | undefined;
 }
 
 interface Entry {
@@ -31,43 +54,77 @@ interface Entry {
 
 /** Fewest documents a cluster is allowed before it forgets, whatever the capacity and k. */
 const MIN_PER_CLUSTER = 16;
+/** Rows per page of the vector arena. */
+const PAGE_ROWS = 64;
+/** Queries per kernel call in a cluster (bounds the scratch space). */
+const CHUNK = 32;
+export const DEFAULT_EXACT_BELOW = 4096;
+
+/** The best candidate so far of one lookup: exact similarity (not clamped yet) and where it is. */
+interface Best {
+  sim: number;
+  id: string;
+}
 
 /**
- * One nearest-neighbour index per cluster, holding every document the semantic stage has judged
- * (kept or dropped: the reference SemDeDup compares with *any* earlier document), with its id.
+ * One vector index per cluster, holding every document the semantic stage has judged (kept or
+ * dropped: the reference SemDeDup compares with *any* earlier document), with its id.
+ *
+ * Vectors live in one arena: pages of 64 float32 rows in a dot-product kernel's memory
+ * (kernels/dot-simd.ts), a cluster being a list of pages. A cluster below `exactBelow` documents
+ * is searched exhaustively: one matrix product of the batch's queries for that cluster with its
+ * pages, as a float32 filter, and the scalar `dot` for every row within the kernel's error bound of
+ * the best or of the threshold — so the answer is the exact search's (`exactAnnIndex`), bit for
+ * bit, at the speed of the product. From `exactBelow` documents on, a cluster also has an
+ * approximate index (`factory`, HNSW in the product) built from its rows in label order, and is
+ * searched through it.
+ *
+ * `nearestAbove` takes a whole batch: it groups the lookups by cluster, so that each page is read
+ * once for all the batch's queries of that cluster, and finds duplicates inside the batch with the
+ * scalar `dot`. When a batch would make a cluster forget or reach `exactBelow`, or touches a
+ * cluster searched approximately, it goes one document at a time instead: the answers are always
+ * those of looking up and adding the documents one by one.
  *
  * The invariant that makes restarts exact: a cluster's index is always what a fresh index (seeded
  * with `seed` and the cluster number) becomes when its documents are added in insertion order.
  * Appends keep it; forgetting (a full cluster keeps its newest half) and re-filing (after the
- * warm-up fit, every document moves to its new nearest centroid) rebuild the indexes from the
+ * warm-up fit, every document moves to its new nearest centroid) rebuild the clusters from the
  * stored vectors in insertion order. So a snapshot only needs the vectors and ids, and restoring
- * it (or replaying the changelog) rebuilds exactly the graphs an uninterrupted worker has — HNSW
- * draws a random level per insert, so restoring a serialised graph would not continue the same.
+ * it (or replaying the changelog) rebuilds exactly what an uninterrupted worker has.
  *
  * Changelog: key = the insertion number, value = cluster (u32 LE), id length (u32 LE), id (UTF-8),
  * vector (float32 LE); null when forgotten.
  *
- * Memory per document (384-d, m = 16, hnswlib index of src/io/models/hnsw-index.ts): in a cluster
- * below `exactBelow` documents (searched exhaustively) two float32 copies of the vector, ~3.1 KB;
- * in a larger one (an HNSW graph) the vector, its level-0 links (4 + 2·m·4 = 132 B), label, lock
- * and label map, ~1.8 KB, plus 2.5 MB per graph; the JS side adds an id string and a number
- * (~60 B). `npm run bench:select` measures it (about 3.2 KB a document estimated, 5.2 KB of RSS
- * growth for both selection stages at 100,000 documents in clusters of ~300).
+ * Memory per document (384-d): the float32 row (1,536 B) and its share of a cluster's last page,
+ * an id string and a number (~60 B); a cluster with an HNSW index adds its graph (~1.8 KB a
+ * document plus 2.5 MB). `npm run bench:select` measures it.
  */
 export class ClusterIndexStore implements StateStore {
   readonly name: string;
   private clusters: Cluster[] = [];
   private dim = 0;
+  private stride = 0;
   private nextSeq = 0;
   private clusterCount = 1;
   private count = 0;
   private readonly changes = new PendingChanges();
   /** The changelog being replayed (seq → entry), materialised on first use. */
   private replay: Map<number, Entry> | undefined;
+  private readonly exactBelow: number;
+  private readonly mode: SelectionKernel;
+  private readonly kernel: DotKernel;
+  private freePages: number[] = [];
+  private pagesHeld = 0;
+  /** Largest norm of any vector ever stored: the error bound of the float32 filter uses it. */
+  private maxNorm = 0;
+  private scratch = { at: 0, bytes: 0 };
 
   constructor(private readonly options: ClusterIndexStoreOptions) {
     if (!Number.isInteger(options.capacity) || options.capacity < 1) throw new StoreError(options.name, `capacity must be a positive integer, got ${options.capacity}`);
     this.name = options.name;
+    this.exactBelow = Math.max(1, options.exactBelow ?? DEFAULT_EXACT_BELOW);
+    this.mode = selectionKernel();
+    this.kernel = new DotKernel(this.mode);
   }
 
   /** Tells the store how many clusters there are (the per-cluster share of the capacity). */
@@ -81,37 +138,101 @@ export class ClusterIndexStore implements StateStore {
   }
 
   /** The most similar earlier document in a cluster. */
-  nearest(cluster: number, vector: Float32Array): { id: string; similarity: number } | undefined {
+  nearest(cluster: number, vector: Float32Array): IndexHit | undefined {
     this.settle();
-    const c = this.clusters[cluster];
-    if (!c?.index || c.ids.length === 0) return undefined;
-    const hit = c.index.nearest(vector);
-    return hit ? { id: c.ids[hit.label]!, similarity: hit.similarity } : undefined;
+    this.checkDim(vector);
+    const best = this.searchOne(cluster, vector, -Infinity);
+    return best ? { id: best.id, similarity: clampSimilarity(best.sim) } : undefined;
+  }
+
+  /**
+   * For each document of the batch, in order: the most similar earlier document in its cluster or
+   * its alternate whose similarity is at least `threshold` (the cluster's on a tie), or undefined.
+   * With `ids`, each document then joins its cluster. The same answers as, for each document in
+   * turn, `nearest` in both clusters, keeping the alternate's only when strictly more similar,
+   * followed by `add`.
+   */
+  nearestAbove(batch: IndexBatch, threshold: number): (IndexHit | undefined)[] {
+    this.settle();
+    const n = batch.vectors.length;
+    const out: (IndexHit | undefined)[] = new Array<IndexHit | undefined>(n).fill(undefined);
+    if (n === 0) return out;
+    for (const v of batch.vectors) this.checkDim(v);
+    if (this.dim === 0) this.setDim(batch.vectors[0]!.length);
+    const alt = (i: number) => batch.alternates?.[i] ?? -1;
+    if (this.mode === 'reference' || !this.batchable(batch)) {
+      for (let i = 0; i < n; i++) {
+        const v = batch.vectors[i]!;
+        out[i] = pick(this.searchOne(batch.clusters[i]!, v, threshold), alt(i) >= 0 ? this.searchOne(alt(i), v, threshold) : undefined);
+        if (batch.ids) this.add(batch.clusters[i]!, v, batch.ids[i]!);
+      }
+      return out;
+    }
+    // Stored rows: one pass per cluster over all of the batch's lookups there.
+    const stored: (Best | undefined)[][] = [new Array<Best | undefined>(n), new Array<Best | undefined>(n)];
+    const lookups = new Map<number, number[]>();
+    for (let i = 0; i < n; i++) {
+      for (let slot = 0; slot < 2; slot++) {
+        const c = slot === 0 ? batch.clusters[i]! : alt(i);
+        if (c < 0 || !this.clusters[c]?.count) continue;
+        let list = lookups.get(c);
+        if (!list) lookups.set(c, (list = []));
+        list.push(slot * n + i);
+      }
+    }
+    for (const [c, list] of lookups) this.searchFlat(this.clusters[c]!, list, batch.vectors, threshold, (q, best) => { stored[q >= n ? 1 : 0]![q % n] = best; });
+    // Earlier documents of this batch, with the scalar dot (a few per cluster).
+    const pending = new Map<number, number[]>();
+    for (let i = 0; i < n; i++) {
+      const v = batch.vectors[i]!;
+      const hits: (Best | undefined)[] = [undefined, undefined];
+      for (let slot = 0; slot < 2; slot++) {
+        const c = slot === 0 ? batch.clusters[i]! : alt(i);
+        if (c < 0) continue;
+        let best = stored[slot]![i];
+        for (const j of pending.get(c) ?? []) {
+          const s = dot(v, batch.vectors[j]!);
+          if (s >= threshold && (!best || s > best.sim)) best = { sim: s, id: batch.ids![j]! };
+        }
+        hits[slot] = best;
+      }
+      out[i] = pick(hits[0], hits[1]);
+      if (batch.ids) {
+        const c = batch.clusters[i]!;
+        let list = pending.get(c);
+        if (!list) pending.set(c, (list = []));
+        list.push(i);
+      }
+    }
+    if (batch.ids) for (let i = 0; i < n; i++) this.append({ seq: this.nextSeq++, cluster: batch.clusters[i]!, id: batch.ids[i]!, vector: batch.vectors[i]! }, true);
+    return out;
   }
 
   add(cluster: number, vector: Float32Array, id: string): void {
     this.settle();
+    this.checkDim(vector);
     this.append({ seq: this.nextSeq++, cluster, id, vector }, true);
     const c = this.clusters[cluster]!;
-    if (c.ids.length > this.perClusterCapacity) this.forget(cluster);
+    if (c.count > this.perClusterCapacity) this.forget(cluster);
   }
 
-  /** Moves every document to `assign(vector)`, rebuilding all indexes in insertion order. */
-  refile(assign: (v: Float32Array) => number, k: number): void {
+  /** Moves every document to its cluster by `assign` (all vectors at once), rebuilding every cluster in insertion order. */
+  refile(assign: (vectors: readonly Float32Array[]) => ArrayLike<number>, k: number): void {
     const entries = this.entries();
+    const to = assign(entries.map((e) => e.vector));
     this.closeAll();
     this.clusterCount = Math.max(1, k);
-    for (const e of entries) {
-      const moved = { ...e, cluster: assign(e.vector) };
+    entries.forEach((e, i) => {
+      const moved = { ...e, cluster: to[i]! };
       this.append(moved, false);
       this.changes.push({ key: String(e.seq), value: encodeEntry(moved) });
-    }
-    for (let j = 0; j < this.clusters.length; j++) if (this.clusters[j]!.ids.length > this.perClusterCapacity) this.forget(j);
+    });
+    for (let j = 0; j < this.clusters.length; j++) if (this.clusters[j]!.count > this.perClusterCapacity) this.forget(j);
   }
 
   clusterSizes(): number[] {
     this.settle();
-    return this.clusters.map((c) => c.ids.length);
+    return this.clusters.map((c) => c.count);
   }
 
   size(): number {
@@ -119,11 +240,13 @@ export class ClusterIndexStore implements StateStore {
     return this.count;
   }
 
+  /** The kernel memory (every page, used or free, and the scratch space), the approximate indexes and the ids. */
   bytes(): number {
     this.settle();
-    let b = 0;
+    let b = this.kernel.bytes;
     for (const c of this.clusters) {
-      b += c.index?.bytes() ?? 0;
+      b += c.ann?.bytes() ?? 0;
+      b += 8 * c.seqs.length;
       for (const id of c.ids) b += 40 + 2 * id.length;
     }
     return b;
@@ -170,12 +293,132 @@ export class ClusterIndexStore implements StateStore {
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
   }
 
-  /** Frees every native index. */
+  /** Frees every approximate index. */
   close(): void {
     this.closeAll();
   }
 
-  /** Rebuilds the indexes from a replayed changelog, in insertion order. */
+  /** Whether a batch can be looked up cluster by cluster: no cluster it touches is approximate, forgets or turns approximate. */
+  private batchable(batch: IndexBatch): boolean {
+    if (!Number.isFinite(this.maxNorm)) return false;
+    const adds = new Map<number, number>();
+    const n = batch.vectors.length;
+    for (let i = 0; i < n; i++) {
+      const c = batch.clusters[i]!;
+      const a = batch.alternates?.[i] ?? -1;
+      if (this.clusters[c]?.ann || (a >= 0 && this.clusters[a]?.ann)) return false;
+      if (batch.ids) adds.set(c, (adds.get(c) ?? 0) + 1);
+    }
+    for (const [c, added] of adds) {
+      const total = (this.clusters[c]?.count ?? 0) + added;
+      if (total > this.perClusterCapacity || total >= this.exactBelow) return false;
+    }
+    return true;
+  }
+
+  /** The most similar document of one cluster with similarity ≥ threshold, as the cluster is now. */
+  private searchOne(cluster: number, v: Float32Array, threshold: number): Best | undefined {
+    const c = this.clusters[cluster];
+    if (!c || c.count === 0) return undefined;
+    if (c.ann) {
+      const hit = c.ann.nearest(v);
+      return hit && hit.similarity >= threshold ? { sim: hit.similarity, id: c.ids[hit.label]! } : undefined;
+    }
+    if (this.mode === 'reference' || !Number.isFinite(this.maxNorm)) {
+      const f = this.kernel.f32;
+      let best = -1;
+      let sim = -Infinity;
+      for (let label = 0; label < c.count; label++) {
+        const s = dot(v, f, this.rowIndex(c, label));
+        if (s > sim) { sim = s; best = label; }
+      }
+      return best >= 0 && sim >= threshold ? { sim, id: c.ids[best]! } : undefined;
+    }
+    let found: Best | undefined;
+    this.searchFlat(c, [0], [v], threshold, (_, best) => { found = best; });
+    return found;
+  }
+
+  /**
+   * Exhaustive search of one cluster's stored rows for the queries `list` (an index q into
+   * `vectors`, modulo its length): the float32 product of every query with every row, then the
+   * scalar `dot` for the rows within the error bound of the best and of the threshold. Reports,
+   * per query, the exact most similar row (lowest label on a tie) if its similarity ≥ threshold.
+   */
+  private searchFlat(c: Cluster, list: readonly number[], vectors: readonly Float32Array[], threshold: number, report: (q: number, best: Best | undefined) => void): void {
+    const n = vectors.length;
+    const strideBytes = this.stride * 4;
+    const ldo = c.pages.length * PAGE_ROWS;
+    const s = this.ensureScratch(Math.min(CHUNK, list.length), ldo);
+    const candidates: number[] = [];
+    for (let c0 = 0; c0 < list.length; c0 += CHUNK) {
+      const m = Math.min(CHUNK, list.length - c0);
+      let f = this.kernel.f32;
+      const ptr = this.kernel.i32;
+      for (let t = 0; t < m; t++) {
+        const at = s.queries + t * strideBytes;
+        f.set(vectors[list[c0 + t]! % n]!, at >> 2);
+        ptr[(s.pointers >> 2) + t] = at;
+      }
+      if (m & 1) ptr[(s.pointers >> 2) + m] = s.queries + (m - 1) * strideBytes;
+      c.pages.forEach((page, p) => {
+        const rows = Math.min(PAGE_ROWS, c.count - p * PAGE_ROWS);
+        this.kernel.gemm(s.pointers, m + (m & 1), page, (rows + 3) & ~3, strideBytes, s.out + p * PAGE_ROWS * 4, ldo);
+      });
+      f = this.kernel.f32;
+      for (let t = 0; t < m; t++) {
+        const q = list[c0 + t]!;
+        const v = vectors[q % n]!;
+        const delta = errorBound(this.dim, this.kernel.normBound(s.queries + t * strideBytes, this.stride), this.maxNorm);
+        if (Number.isFinite(delta)) {
+          // Rows within 2δ of the best float32 value and within δ of the threshold.
+          const count = this.kernel.scan(s.out + t * ldo * 4, c.count, false, s.idx, 2 * delta, threshold - delta);
+          const idx = this.kernel.i32;
+          candidates.length = 0;
+          for (let j = 0; j < count; j++) candidates.push(idx[(s.idx >> 2) + j]!);
+        } else {
+          candidates.length = 0;
+          for (let j = 0; j < c.count; j++) candidates.push(j);
+        }
+        let best = -1;
+        let sim = -Infinity;
+        for (const label of candidates) {
+          const x = dot(v, f, this.rowIndex(c, label));
+          if (x > sim) { sim = x; best = label; }
+        }
+        report(q, best >= 0 && sim >= threshold ? { sim, id: c.ids[best]! } : undefined);
+      }
+    }
+  }
+
+  private rowIndex(c: Cluster, label: number): number {
+    return (c.pages[Math.floor(label / PAGE_ROWS)]! >> 2) + (label % PAGE_ROWS) * this.stride;
+  }
+
+  private ensureScratch(queries: number, ldo: number): { queries: number; pointers: number; out: number; idx: number } {
+    const qBytes = (queries + 1) * this.stride * 4;
+    const pBytes = ((queries + 2) * 4 + 15) & ~15;
+    const oBytes = (queries + 1) * ldo * 4;
+    const need = qBytes + pBytes + oBytes + ldo * 4 + 64;
+    if (need > this.scratch.bytes) {
+      // Never smaller than a batch's worth for a big cluster, so that growing is rare.
+      const bytes = Math.max(need, 2 * this.scratch.bytes);
+      this.scratch = { at: this.kernel.alloc(bytes), bytes };
+    }
+    const at = this.scratch.at;
+    return { queries: at, pointers: at + qBytes, out: at + qBytes + pBytes, idx: at + qBytes + pBytes + oBytes };
+  }
+
+  private checkDim(v: Float32Array): void {
+    if (this.dim !== 0 && v.length !== this.dim) throw new StoreError(this.name, `a ${v.length}-d vector in a ${this.dim}-d index`);
+  }
+
+  private setDim(dim: number): void {
+    this.dim = dim;
+    this.stride = strideOf(dim);
+  }
+
+  /** Rebuilds the clusters from a replayed changelog, in insertion order. */
   private settle(): void {
     if (!this.replay) return;
     const entries = [...this.replay.values()].sort((a, b) => a.seq - b.seq);
@@ -185,28 +428,57 @@ export class ClusterIndexStore implements StateStore {
     this.nextSeq = next;
   }
 
+  private vectorAt(c: Cluster, label: number): Float32Array {
+    const at = this.rowIndex(c, label);
+    return this.kernel.f32.slice(at, at + this.dim);
+  }
+
   private entries(): Entry[] {
     this.settle();
     const out: Entry[] = [];
     this.clusters.forEach((c, cluster) => {
-      c.ids.forEach((id, label) => out.push({ seq: c.seqs[label]!, cluster, id, vector: c.index!.vector(label) }));
+      for (let label = 0; label < c.count; label++) out.push({ seq: c.seqs[label]!, cluster, id: c.ids[label]!, vector: this.vectorAt(c, label) });
     });
     return out.sort((a, b) => a.seq - b.seq);
   }
 
+  private takePage(): number {
+    const pageBytes = PAGE_ROWS * this.stride * 4;
+    this.pagesHeld++;
+    const page = this.freePages.pop();
+    if (page === undefined) return this.kernel.alloc(pageBytes);
+    this.kernel.f32.fill(0, page >> 2, (page + pageBytes) >> 2);
+    return page;
+  }
+
+  private releasePages(c: Cluster): void {
+    this.pagesHeld -= c.pages.length;
+    this.freePages.push(...c.pages);
+    c.pages = [];
+  }
+
   private append(e: Entry, record: boolean): void {
-    if (this.dim === 0) this.dim = e.vector.length;
+    if (this.dim === 0) this.setDim(e.vector.length);
     else if (e.vector.length !== this.dim) throw new StoreError(this.name, `a ${e.vector.length}-d vector in a ${this.dim}-d index`);
-    while (this.clusters.length <= e.cluster) this.clusters.push({ index: undefined, seqs: [], ids: [] });
+    while (this.clusters.length <= e.cluster) this.clusters.push({ pages: [], count: 0, seqs: [], ids: [], ann: undefined });
     const c = this.clusters[e.cluster]!;
-    c.index ??= this.options.factory({
-      dim: this.dim, m: this.options.m, efConstruction: this.options.efConstruction, efSearch: this.options.efSearch,
-      seed: subSeed(this.options.seed, e.cluster), initialCapacity: 64,
-      ...(this.options.exactBelow !== undefined ? { exactBelow: this.options.exactBelow } : {}),
-    });
-    c.index.add(e.vector, c.ids.length);
+    const label = c.count;
+    if (label % PAGE_ROWS === 0) c.pages.push(this.takePage());
+    const at = this.rowIndex(c, label);
+    this.kernel.f32.set(e.vector, at);
+    const nv = this.kernel.normBound(at * 4, this.stride);
+    if (!(nv <= this.maxNorm)) this.maxNorm = nv;
+    c.count++;
     c.seqs.push(e.seq);
     c.ids.push(e.id);
+    if (c.ann) c.ann.add(e.vector, label);
+    else if (c.count >= this.exactBelow) {
+      c.ann = this.options.factory({
+        dim: this.dim, m: this.options.m, efConstruction: this.options.efConstruction, efSearch: this.options.efSearch,
+        seed: subSeed(this.options.seed, e.cluster), initialCapacity: 2 * c.count, exactBelow: 1,
+      });
+      for (let l = 0; l < c.count; l++) c.ann.add(this.vectorAt(c, l), l);
+    }
     this.count++;
     this.nextSeq = Math.max(this.nextSeq, e.seq + 1);
     if (record) this.changes.push({ key: String(e.seq), value: encodeEntry(e) });
@@ -216,23 +488,35 @@ export class ClusterIndexStore implements StateStore {
   private forget(cluster: number): void {
     const c = this.clusters[cluster]!;
     const keep = Math.ceil(this.perClusterCapacity / 2);
-    const from = c.ids.length - keep;
+    const from = c.count - keep;
     const kept: Entry[] = [];
-    for (let label = 0; label < c.ids.length; label++) {
+    for (let label = 0; label < c.count; label++) {
       if (label < from) this.changes.push({ key: String(c.seqs[label]), value: null });
-      else kept.push({ seq: c.seqs[label]!, cluster, id: c.ids[label]!, vector: c.index!.vector(label) });
+      else kept.push({ seq: c.seqs[label]!, cluster, id: c.ids[label]!, vector: this.vectorAt(c, label) });
     }
-    c.index!.close();
-    this.count -= c.ids.length;
-    this.clusters[cluster] = { index: undefined, seqs: [], ids: [] };
+    c.ann?.close();
+    this.releasePages(c);
+    this.count -= c.count;
+    this.clusters[cluster] = { pages: [], count: 0, seqs: [], ids: [], ann: undefined };
     for (const e of kept) this.append(e, false);
   }
 
   private closeAll(): void {
-    for (const c of this.clusters) c.index?.close();
+    for (const c of this.clusters) {
+      c.ann?.close();
+      this.releasePages(c);
+    }
     this.clusters = [];
     this.count = 0;
   }
+}
+
+/** The hit of a cluster, or its alternate's when strictly more similar (clamped, as reported). */
+function pick(a: Best | undefined, b: Best | undefined): IndexHit | undefined {
+  const first = a ? { id: a.id, similarity: clampSimilarity(a.sim) } : undefined;
+  if (!b) return first;
+  const second = { id: b.id, similarity: clampSimilarity(b.sim) };
+  return !first || second.similarity > first.similarity ? second : first;
 }
 
 function encodeEntry(e: Entry): Buffer {

@@ -101,7 +101,8 @@ test('semantic: early unsubscribe stops the subscription', () => {
 test('semantic: a throwing index (a user callback) becomes an error notification, not a crash', () => {
   const throwing: AnnIndexFactory = (o) => ({ ...exactAnnIndex(o), nearest: () => { throw new Error('boom'); } });
   scheduler().run(({ cold, expectObservable }) => {
-    expectObservable(run(cold<Item>('a-b|', values), 0.05, parts({}, throwing))).toBe('---#', undefined, new Error('boom'));
+    // exactBelow 1: every cluster is searched through the factory's index from its first document on.
+    expectObservable(run(cold<Item>('a-b|', values), 0.05, parts({}, throwing, 1000, 1))).toBe('---#', undefined, new Error('boom'));
   });
 });
 

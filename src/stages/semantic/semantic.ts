@@ -100,30 +100,26 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
     const store = centroids.centroids;
     const version = store.version;
     index.setClusterCount(store.k);
-    const assignment = new Int32Array(vectors.length);
+    // One matrix product assigns the batch; one call per batch looks every document up in its
+    // cluster and the next-nearest one and adds it (see ClusterIndexStore.nearestAbove).
+    const near = store.assignBatch(vectors, 'none');
+    const assignment = near.first;
+    const ids = positions.map((p) => (batch[p] as DocItem).doc.id);
+    const hits = index.nearestAbove({ vectors, clusters: near.first, alternates: near.second, ids }, threshold);
     let dropped = 0;
-    vectors.forEach((v, n) => {
+    hits.forEach((best, n) => {
+      if (!best) return;
       const item = batch[positions[n]!] as DocItem;
-      const near = store.nearest(v);
-      assignment[n] = near.first;
-      let best = index.nearest(near.first, v);
-      if (near.second >= 0) {
-        const other = index.nearest(near.second, v);
-        if (other && (!best || other.similarity > best.similarity)) best = other;
-      }
-      index.add(near.first, v, item.doc.id);
-      if (best && best.similarity >= threshold) {
-        dropped++;
-        out[positions[n]!] = {
-          ...item,
-          drop: dropDecision(item.doc.id, stage, 'semantic-duplicate', hash, {
-            duplicate_of: best.id, similarity: best.similarity, cluster: near.first, centroid_version: version, threshold,
-          }),
-        };
-      }
+      dropped++;
+      out[positions[n]!] = {
+        ...item,
+        drop: dropDecision(item.doc.id, stage, 'semantic-duplicate', hash, {
+          duplicate_of: best.id, similarity: best.similarity, cluster: near.first[n]!, centroid_version: version, threshold,
+        }),
+      };
     });
     const fold = centroids.end(vectors, assignment, version);
-    if (fold.reseeded) index.refile((v) => store.nearest(v).first, store.k);
+    if (fold.reseeded) index.refile((vs) => store.assignBatch(vs, 'none').first, store.k);
     const before = deps.counts.value;
     const counts = { seen: before.seen + vectors.length, dropped: before.dropped + dropped };
     deps.counts.set(counts);
@@ -142,7 +138,7 @@ const optionsSchema = z.strictObject({
   m: z.number().int().min(2).max(100).default(16).describe('HNSW graph degree'),
   efConstruction: z.number().int().positive().default(100).describe('HNSW build-time candidate list'),
   efSearch: z.number().int().positive().default(64).describe('HNSW query-time candidate list'),
-  exactBelow: z.number().int().positive().default(2048).describe('clusters smaller than this are searched exhaustively (an HNSW graph costs ~2.5 MB)'),
+  exactBelow: z.number().int().positive().default(4096).describe('clusters smaller than this are searched exhaustively and exactly (SIMD); from then on through an HNSW graph (~2.5 MB each)'),
 });
 
 export type SemanticStageOptions = z.infer<typeof optionsSchema>;

@@ -1,0 +1,170 @@
+import { DotKernel, errorBound, norm, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
+import { dot, nearestTwo } from './vectors.js';
+
+/** `nearestTwo` of many vectors at once: row numbers and the scalar path's similarities. */
+export interface NearestBatch {
+  readonly first: Int32Array;
+  /** NaN where not asked for (see `Similarities`). */
+  readonly firstSimilarity: Float64Array;
+  /** -1 when there is a single row. */
+  readonly second: Int32Array;
+  readonly secondSimilarity: Float64Array;
+}
+
+/**
+ * Which similarities a caller needs: the rows are the same either way, but each similarity is one
+ * scalar dot product per vector, which costs as much as ~30 rows of the SIMD product.
+ */
+export type Similarities = 'both' | 'first' | 'none';
+
+/** Queries per kernel call: their products with every row stay in the L2 cache. */
+const CHUNK = 64;
+
+/**
+ * A row-major matrix of k rows (centroids) held in a dot-product kernel's memory, for the
+ * nearest and second-nearest row of many vectors at once: one matrix product (kernels/dot-simd.ts)
+ * finds, per vector, the few rows whose float32 similarity is within the kernel's error bound of
+ * the second best; only those get the scalar `dot`, and the top two among them are picked with
+ * `nearestTwo`'s rule (strict comparisons in row order, so the lower row wins a tie). The result
+ * is `nearestTwo`'s, bit for bit: rows outside that margin cannot be among the true top two.
+ */
+export class RowMatrix {
+  private readonly kernel: DotKernel;
+  private k = 0;
+  private dim = 0;
+  private stride = 0;
+  private kPad = 0;
+  private rows: Float32Array = new Float32Array(0);
+  private rowNorm = 0;
+  private rowsAt = 0;
+  private rowsCapacity = 0;
+  private scratch = { at: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
+
+  constructor(readonly mode: SelectionKernel = selectionKernel()) {
+    this.kernel = new DotKernel(mode);
+  }
+
+  /** Installs `k` rows of `dim` (the array is referenced, not copied, for the scalar recomputations). */
+  load(rows: Float32Array, k: number, dim: number): void {
+    if (rows.length < k * dim) throw new Error(`${rows.length} values are not ${k} rows of ${dim}`);
+    this.rows = rows;
+    this.k = k;
+    this.dim = dim;
+    this.stride = strideOf(dim);
+    this.kPad = (k + 3) & ~3;
+    const bytes = this.kPad * this.stride * 4;
+    if (bytes > this.rowsCapacity) {
+      this.rowsAt = this.kernel.alloc(bytes);
+      this.rowsCapacity = bytes;
+    }
+    const f = this.kernel.f32;
+    const base = this.rowsAt >> 2;
+    f.fill(0, base, base + this.kPad * this.stride);
+    let maxNorm = 0;
+    for (let j = 0; j < k; j++) {
+      const row = rows.subarray(j * dim, (j + 1) * dim);
+      f.set(row, base + j * this.stride);
+      const n = norm(row);
+      maxNorm = n > maxNorm || Number.isNaN(n) ? n : maxNorm;
+    }
+    this.rowNorm = maxNorm;
+  }
+
+  /** For every vector (each `dim` long), its nearest and second-nearest row, as `nearestTwo` finds them. */
+  nearestTwo(vectors: readonly Float32Array[], similarities: Similarities = 'both'): NearestBatch {
+    const n = vectors.length;
+    const out: NearestBatch = { first: new Int32Array(n), firstSimilarity: new Float64Array(n), second: new Int32Array(n), secondSimilarity: new Float64Array(n) };
+    const { k, dim } = this;
+    const put = (i: number, r: { first: number; firstSimilarity: number; second: number; secondSimilarity: number }) => {
+      out.first[i] = r.first; out.firstSimilarity[i] = r.firstSimilarity; out.second[i] = r.second; out.secondSimilarity[i] = r.secondSimilarity;
+    };
+    for (const v of vectors) if (v.length !== dim) throw new Error(`a ${v.length}-d vector cannot be assigned to ${dim}-d rows`);
+    if (this.mode === 'reference' || k < 3 || !Number.isFinite(this.rowNorm)) {
+      vectors.forEach((v, i) => put(i, nearestTwo(v, this.rows, k, dim)));
+      return out;
+    }
+    const s = this.ensureScratch(Math.min(CHUNK, n));
+    const strideBytes = this.stride * 4;
+    const candidates: number[] = [];
+    for (let c0 = 0; c0 < n; c0 += CHUNK) {
+      const m = Math.min(CHUNK, n - c0);
+      let f = this.kernel.f32;
+      const ptr = this.kernel.i32;
+      for (let t = 0; t < m; t++) {
+        const at = s.queries + t * strideBytes;
+        f.set(vectors[c0 + t]!, at >> 2);
+        ptr[(s.pointers >> 2) + t] = at;
+      }
+      if (m & 1) ptr[(s.pointers >> 2) + m] = s.queries + (m - 1) * strideBytes;
+      this.kernel.gemm(s.pointers, m + (m & 1), this.rowsAt, this.kPad, strideBytes, s.out, this.kPad);
+      f = this.kernel.f32;
+      for (let t = 0; t < m; t++) {
+        const v = vectors[c0 + t]!;
+        const delta = errorBound(dim, this.kernel.normBound(s.queries + t * strideBytes, this.stride), this.rowNorm);
+        if (!Number.isFinite(delta)) {
+          put(c0 + t, nearestTwo(v, this.rows, k, dim));
+          continue;
+        }
+        // Every row of the true top two is within 2δ of the second-largest float32 value.
+        const count = this.kernel.scan(s.out + t * this.kPad * 4, k, true, s.idx, 2 * delta, -Infinity);
+        const idx = this.kernel.i32;
+        if (count === 2 && similarities !== 'both') {
+          // Exactly two rows can be the top two; when their float32 values are more than 2δ
+          // apart, their order is certain too and only the similarities asked for are computed.
+          const j1 = idx[s.idx >> 2]!;
+          const j2 = idx[(s.idx >> 2) + 1]!;
+          const x1 = f[(s.out >> 2) + t * this.kPad + j1]!;
+          const x2 = f[(s.out >> 2) + t * this.kPad + j2]!;
+          if (Math.abs(x1 - x2) > 2 * delta) {
+            const [a, b] = x1 > x2 ? [j1, j2] : [j2, j1];
+            put(c0 + t, { first: a, firstSimilarity: similarities === 'first' ? dot(v, this.rows, a * dim) : NaN, second: b, secondSimilarity: NaN });
+            continue;
+          }
+        }
+        candidates.length = 0;
+        for (let c = 0; c < count; c++) candidates.push(idx[(s.idx >> 2) + c]!);
+        let first = -1;
+        let second = -1;
+        let s1 = -Infinity;
+        let s2 = -Infinity;
+        for (const j of candidates) {
+          const x = dot(v, this.rows, j * dim);
+          if (x > s1) {
+            second = first; s2 = s1;
+            first = j; s1 = x;
+          } else if (x > s2) {
+            second = j; s2 = x;
+          }
+        }
+        if (first < 0) put(c0 + t, nearestTwo(v, this.rows, k, dim)); // NaN similarities: the scalar path decides
+        else put(c0 + t, { first, firstSimilarity: s1, second, secondSimilarity: s2 });
+      }
+    }
+    return out;
+  }
+
+  /** Bytes of kernel memory held (the rows' copy and the scratch space). */
+  bytes(): number {
+    return this.kernel.bytes;
+  }
+
+  private ensureScratch(queries: number): RowMatrix['scratch'] {
+    const strideBytes = this.stride * 4;
+    const qBytes = (queries + 1) * strideBytes;
+    const pBytes = (queries + 2) * 4;
+    const oBytes = (queries + 1) * this.kPad * 4;
+    const iBytes = (this.kPad * 4 + 15) & ~15;
+    const need = qBytes + pBytes + oBytes + iBytes + 64;
+    if (need > this.scratch.bytes) this.scratch = { ...this.scratch, at: this.kernel.alloc(need), bytes: need };
+    const at = this.scratch.at;
+    const pointers = at + ((qBytes + 15) & ~15);
+    const out = pointers + ((pBytes + 15) & ~15);
+    this.scratch = { ...this.scratch, queries: at, pointers, out, idx: out + ((oBytes + 15) & ~15) };
+    // Padding lanes of the query rows must be zero: a new dimension could leave stale values.
+    if (this.stride !== this.dim) {
+      const f = this.kernel.f32;
+      f.fill(0, this.scratch.queries >> 2, (this.scratch.queries + qBytes) >> 2);
+    }
+    return this.scratch;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * Dot products of many vectors with many rows, as a WebAssembly SIMD kernel: the matrix product
+ * behind batched centroid assignment (centroid-store.ts), k-means and the flat search of the
+ * semantic index (cluster-index-store.ts).
+ *
+ * The kernel computes in float32 (four lanes, products rounded, no fused multiply-add), which is
+ * not what the scalar path computes (float64 sums of float32 products, vectors.ts `dot`). It is only
+ * ever used as a filter: with n = dim, any float32 evaluation of a dot product is within
+ * γ_n·Σ|a_i·b_i| ≤ γ_n·‖a‖·‖b‖ of the real value (γ_n = n·u/(1 − n·u), u = 2⁻²⁴), and so is the
+ * scalar float64 sum, far closer. `errorBound` adds both with a factor two to spare. Callers keep
+ * every row whose float32 value is within that margin of deciding, and recompute those with the
+ * scalar `dot`: the decisions, and every similarity they report, are the scalar path's, bit for bit.
+ *
+ * (func (export "gemm") (param $qp $nq $r $nr $dimb $out $ldo i32)
+ *   ;; $qp: $nq (even) i32 addresses of query rows; $r: $nr (a multiple of 4) rows of $dimb bytes
+ *   ;; (a multiple of 16); out[i·$ldo + j] = q_i · r_j as float32
+ *   for $i = 0; $i < $nq; $i += 2:                  ;; two queries ...
+ *     $qa, $qb = i32.load $qp+4·$i, +4·$i+4
+ *     for $j = 0; $j < $nr; $j += 4:                ;; ... against four rows: 8 accumulators
+ *       acc0..acc7 = 0
+ *       for $p = 0; $p < $dimb; $p += 16:
+ *         x = v128.load $qa+$p; y = v128.load $qb+$p
+ *         for t = 0..3: a = v128.load $r_t+$p; acc_t += x·a; acc_{4+t} += y·a
+ *       out[$i][$j+t] = hsum(acc_t); out[$i+1][$j+t] = hsum(acc_{4+t})
+ *
+ * (func (export "scan") (param $row $n $second $idx i32) (param $slack $floorMin f32) (result i32)
+ *   ;; the indices of the values of row[0..n) at or above max((second ? a2 : a1) − slack, floorMin),
+ *   ;; with a1 ≥ a2 the two largest values, written to $idx; returns how many
+ *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)
+ *   for j: if row[j] ≥ floor: idx[count++] = j)
+ *
+ * (func (export "sumsq") (param $v $dimb i32) (result f32)   ;; Σ v_i² in float32, four lanes
+ */
+import { assembleModule, F32, I32, instantiate, op, simdModule, V128, type WasmMemory } from './wasm-asm.js';
+
+const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
+const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
+const X = 19, Y = 20, AV = 21, ACC = 22;
+
+function gemmBody(): number[] {
+  const t4 = [0, 1, 2, 3];
+  const hsum = (acc: number) => [
+    ...op.get(acc), ...op.f32x4extractLane(0), ...op.get(acc), ...op.f32x4extractLane(1), ...op.f32add,
+    ...op.get(acc), ...op.f32x4extractLane(2), ...op.get(acc), ...op.f32x4extractLane(3), ...op.f32add, ...op.f32add,
+  ];
+  return [
+    ...op.get(LDO), ...op.i32const(2), ...op.i32shl, ...op.set(LDOB),
+    ...op.i32const(0), ...op.set(I),
+    ...op.block, ...op.loop,
+    ...op.get(I), ...op.get(NQ), ...op.i32geU, ...op.brIf(1),
+    ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.tee(QA), ...op.i32load(4), ...op.set(QB),
+    ...op.get(QA), ...op.i32load(0), ...op.set(QA),
+    ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.tee(OA), ...op.get(LDOB), ...op.i32add, ...op.set(OB),
+    ...op.get(R), ...op.set(R0),
+    ...op.i32const(0), ...op.set(J),
+    ...op.block, ...op.loop,
+    ...op.get(J), ...op.get(NR), ...op.i32geU, ...op.brIf(1),
+    ...[1, 2, 3].flatMap((t) => [...op.get(R0 + t - 1), ...op.get(DIMB), ...op.i32add, ...op.set(R0 + t)]),
+    ...t4.flatMap((t) => [...op.v128zero, ...op.set(ACC + t), ...op.v128zero, ...op.set(ACC + 4 + t)]),
+    ...op.i32const(0), ...op.set(P),
+    ...op.block, ...op.loop,
+    ...op.get(P), ...op.get(DIMB), ...op.i32geU, ...op.brIf(1),
+    ...op.get(QA), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(X),
+    ...op.get(QB), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(Y),
+    ...t4.flatMap((t) => [
+      ...op.get(R0 + t), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(AV),
+      ...op.get(ACC + t), ...op.get(X), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + t),
+      ...op.get(ACC + 4 + t), ...op.get(Y), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + 4 + t),
+    ]),
+    ...op.get(P), ...op.i32const(16), ...op.i32add, ...op.set(P),
+    ...op.br(0), ...op.end, ...op.end,
+    ...t4.flatMap((t) => [
+      ...op.get(OA), ...op.get(J), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...hsum(ACC + t), ...op.f32store(4 * t),
+      ...op.get(OB), ...op.get(J), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...hsum(ACC + 4 + t), ...op.f32store(4 * t),
+    ]),
+    ...op.get(R0 + 3), ...op.get(DIMB), ...op.i32add, ...op.set(R0),
+    ...op.get(J), ...op.i32const(4), ...op.i32add, ...op.set(J),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.get(I), ...op.i32const(2), ...op.i32add, ...op.set(I),
+    ...op.br(0), ...op.end, ...op.end,
+  ];
+}
+
+// scan: parameters and locals, by index.
+const ROW = 0, SN = 1, SECOND = 2, IDX = 3, SLACK = 4, FLOORMIN = 5;
+const SP = 6, SEND = 7, SJ = 8, CNT = 9, A1 = 10, A2 = 11, SX = 12, FLOOR = 13;
+
+function scanBody(): number[] {
+  return [
+    ...op.f32const(-Infinity), ...op.set(A1), ...op.f32const(-Infinity), ...op.set(A2),
+    ...op.get(ROW), ...op.set(SP),
+    ...op.get(ROW), ...op.get(SN), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(SEND),
+    ...op.block, ...op.loop,
+    ...op.get(SP), ...op.get(SEND), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.f32load(), ...op.set(SX),
+    ...op.get(A2), ...op.get(A1), ...op.get(SX), ...op.f32min, ...op.f32max, ...op.set(A2),
+    ...op.get(A1), ...op.get(SX), ...op.f32max, ...op.set(A1),
+    ...op.get(SP), ...op.i32const(4), ...op.i32add, ...op.set(SP),
+    ...op.br(0), ...op.end, ...op.end,
+    // floor = max((second ? a2 : a1) − slack, floorMin)
+    ...op.get(A2), ...op.get(A1), ...op.get(SECOND), 0x1b, ...op.get(SLACK), ...op.f32sub, ...op.get(FLOORMIN), ...op.f32max, ...op.set(FLOOR),
+    ...op.i32const(0), ...op.set(CNT), ...op.i32const(0), ...op.set(SJ), ...op.get(ROW), ...op.set(SP),
+    ...op.block, ...op.loop,
+    ...op.get(SJ), ...op.get(SN), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.f32load(), ...op.get(FLOOR), ...op.f32ge, ...op.if,
+    ...op.get(IDX), ...op.get(CNT), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.get(SJ), ...op.i32store(),
+    ...op.get(CNT), ...op.i32const(1), ...op.i32add, ...op.set(CNT),
+    ...op.end,
+    ...op.get(SP), ...op.i32const(4), ...op.i32add, ...op.set(SP),
+    ...op.get(SJ), ...op.i32const(1), ...op.i32add, ...op.set(SJ),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.get(CNT),
+  ];
+}
+
+function sumsqBody(): number[] {
+  const V = 0, DB = 1, Q = 2, E = 3, ACC1 = 4, X1 = 5;
+  return [
+    ...op.v128zero, ...op.set(ACC1),
+    ...op.get(V), ...op.set(Q), ...op.get(V), ...op.get(DB), ...op.i32add, ...op.set(E),
+    ...op.block, ...op.loop,
+    ...op.get(Q), ...op.get(E), ...op.i32geU, ...op.brIf(1),
+    ...op.get(Q), ...op.v128load(), ...op.tee(X1), ...op.get(X1), ...op.f32x4mul, ...op.get(ACC1), ...op.f32x4add, ...op.set(ACC1),
+    ...op.get(Q), ...op.i32const(16), ...op.i32add, ...op.set(Q),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.get(ACC1), ...op.f32x4extractLane(0), ...op.get(ACC1), ...op.f32x4extractLane(1), ...op.f32add,
+    ...op.get(ACC1), ...op.f32x4extractLane(2), ...op.get(ACC1), ...op.f32x4extractLane(3), ...op.f32add, ...op.f32add,
+  ];
+}
+
+const assemble = () => assembleModule([
+  { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() },
+  { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
+  { name: 'sumsq', params: 2, result: F32, locals: [[2, I32], [2, V128]], body: sumsqBody() },
+]);
+
+/** Which arithmetic the batched selection paths use (see `setSelectionKernel`). */
+export type SelectionKernel = 'simd' | 'js' | 'reference';
+
+let kernelMode: SelectionKernel | undefined;
+
+/**
+ * `simd`: the WebAssembly kernel as a filter, verified with the scalar `dot` (the default where
+ * WebAssembly SIMD exists); `js`: the same filter computed in JavaScript (the default elsewhere,
+ * and with D4_NO_SIMD set); `reference`: no filter, every dot product scalar, one document at a
+ * time — the path the others must agree with, kept for tests and benchmarks.
+ */
+export function setSelectionKernel(mode: SelectionKernel | undefined): void {
+  kernelMode = mode;
+}
+
+export function selectionKernel(): SelectionKernel {
+  if (kernelMode) return kernelMode;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['D4_SELECT_KERNEL'];
+  if (env === 'reference' || env === 'js') return env;
+  return simdModule('dot', assemble) ? 'simd' : 'js';
+}
+
+const U32 = 2 ** -24;
+
+/**
+ * How far a float32 evaluation of a·b (either kernel) and the scalar float64 `dot` can be apart,
+ * for vectors of `dim` values and norms at most `normA`, `normB`: NaN when a norm is not finite
+ * (then nothing may be filtered).
+ */
+export function errorBound(dim: number, normA: number, normB: number): number {
+  const n = dim + 2;
+  return 2 * ((n * U32) / (1 - n * U32)) * normA * normB + 1e-30;
+}
+
+export function norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+const PAGE_BYTES = 65536;
+
+/**
+ * One kernel instance with its own linear memory: a bump allocator (callers keep their own free
+ * lists), float32 / int32 views that follow the memory as it grows, and `gemm`. Without
+ * WebAssembly SIMD (mode `js`), the same memory model over a growable ArrayBuffer and the same
+ * product in JavaScript.
+ */
+export class DotKernel {
+  readonly simd: boolean;
+  private readonly memory: WasmMemory;
+  private readonly wasmGemm: ((qp: number, nq: number, r: number, nr: number, dimb: number, out: number, ldo: number) => void) | undefined;
+  private readonly wasmSumsq: ((v: number, dimb: number) => number) | undefined;
+  private readonly wasmScan: ((row: number, n: number, second: number, idx: number, slack: number, floorMin: number) => number) | undefined;
+  private top = 1024;
+  private f32View: Float32Array;
+  private i32View: Int32Array;
+  private viewOf: ArrayBuffer;
+
+  constructor(mode: SelectionKernel = selectionKernel()) {
+    const module = mode === 'simd' ? simdModule('dot', assemble) : null;
+    if (module) {
+      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
+      this.memory = e.memory;
+      this.wasmGemm = e.gemm;
+      this.wasmScan = e.scan;
+      this.wasmSumsq = e.sumsq;
+    } else {
+      let buffer = new ArrayBuffer(PAGE_BYTES);
+      this.memory = {
+        get buffer() { return buffer; },
+        grow(pages: number) {
+          const old = buffer.byteLength / PAGE_BYTES;
+          const next = new ArrayBuffer(buffer.byteLength + pages * PAGE_BYTES);
+          new Uint8Array(next).set(new Uint8Array(buffer));
+          buffer = next;
+          return old;
+        },
+      };
+      this.wasmGemm = undefined;
+      this.wasmScan = undefined;
+      this.wasmSumsq = undefined;
+    }
+    this.simd = this.wasmGemm !== undefined;
+    this.viewOf = this.memory.buffer;
+    this.f32View = new Float32Array(this.viewOf);
+    this.i32View = new Int32Array(this.viewOf);
+  }
+
+  /** Bytes of memory in use. */
+  get bytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** `bytes` more bytes, 16-aligned, zero-filled; the address. Views taken before may be stale: use `f32`/`i32` again. */
+  alloc(bytes: number): number {
+    const at = this.top;
+    const end = at + ((bytes + 15) & ~15);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE_BYTES);
+      // Grow by at least an eighth, so that growing one page at a time stays linear.
+      const want = Math.max(pages, Math.ceil(have / PAGE_BYTES / 8));
+      try {
+        this.memory.grow(want);
+      } catch {
+        try {
+          this.memory.grow(pages);
+        } catch (e) {
+          throw new Error(`vector memory exhausted: ${have} bytes held, ${end - have} more needed (WebAssembly memory is limited to 4 GiB)`, { cause: e });
+        }
+      }
+    }
+    this.top = end;
+    return at;
+  }
+
+  /** A float32 view of the whole memory (index = address / 4). */
+  get f32(): Float32Array {
+    this.refresh();
+    return this.f32View;
+  }
+
+  get i32(): Int32Array {
+    this.refresh();
+    return this.i32View;
+  }
+
+  /**
+   * out[i·ldo + j] ≈ q_i · r_j for the `nq` (even) queries whose addresses are the int32 values at
+   * `qp`, and `nr` (a multiple of 4) consecutive rows of `strideBytes` (a multiple of 16) from `r`.
+   */
+  gemm(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
+    if (this.wasmGemm) {
+      this.wasmGemm(qp, nq, r, nr, strideBytes, out, ldo);
+      return;
+    }
+    const f = this.f32;
+    const a = this.i32;
+    const stride = strideBytes >> 2;
+    for (let i = 0; i < nq; i++) {
+      const q = a[(qp >> 2) + i]! >> 2;
+      const o = (out >> 2) + i * ldo;
+      for (let j = 0; j < nr; j++) {
+        const rr = (r >> 2) + j * stride;
+        let s = 0;
+        for (let d = 0; d < stride; d++) s += f[q + d]! * f[rr + d]!;
+        f[o + j] = s;
+      }
+    }
+  }
+
+  /**
+   * The indices (written as int32 at `idx`) of the float32 values row[0..n) at or above
+   * max(a − slack, floorMin), where a is the largest value, or the second largest with `second`;
+   * returns how many. `slack` is rounded up and `floorMin` to nearest float32, so that no value
+   * at or above the real floor is ever left out.
+   */
+  scan(row: number, n: number, second: boolean, idx: number, slack: number, floorMin: number): number {
+    const up = Math.fround(slack * (1 + 2 ** -20));
+    if (this.wasmScan) return this.wasmScan(row, n, second ? 1 : 0, idx, up, Math.fround(floorMin));
+    const f = this.f32;
+    const a = this.i32;
+    let a1 = -Infinity;
+    let a2 = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const x = f[(row >> 2) + j]!;
+      if (x > a1) { a2 = a1; a1 = x; } else if (x > a2) a2 = x;
+    }
+    const floor = Math.max((second ? a2 : a1) - up, floorMin);
+    let count = 0;
+    for (let j = 0; j < n; j++) if (f[(row >> 2) + j]! >= floor) a[(idx >> 2) + count++] = j;
+    return count;
+  }
+
+  /**
+   * An upper bound of the Euclidean norm of the `floats` values at `at` (a multiple of 4, from a
+   * 16-aligned address): the float32 sum of squares, which is within γ_n of the real one (every
+   * term is non-negative), enlarged by that much; NaN or Infinity when a value is not finite.
+   */
+  normBound(at: number, floats: number): number {
+    if (!this.wasmSumsq) {
+      const f = this.f32;
+      let s = 0;
+      for (let i = 0; i < floats; i++) s += f[(at >> 2) + i]! * f[(at >> 2) + i]!;
+      return Math.sqrt(s) * (1 + 1e-12);
+    }
+    const s = this.wasmSumsq(at, floats * 4);
+    return Math.sqrt(s * (1 + 4 * (floats + 2) * U32) + floats * 2 ** -126) * (1 + 1e-12);
+  }
+
+  private refresh(): void {
+    if (this.memory.buffer !== this.viewOf) {
+      this.viewOf = this.memory.buffer;
+      this.f32View = new Float32Array(this.viewOf);
+      this.i32View = new Int32Array(this.viewOf);
+    }
+  }
+}
+
+/** Floats per stored row: the dimension rounded up to whole SIMD lanes (the padding is zero). */
+export const strideOf = (dim: number): number => (dim + 3) & ~3;
