@@ -15,10 +15,9 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { parseTopology, embeddingsTopicOf } from '../../src/topology/topology.js';
-import { buildTopologyPipeline } from '../../src/cli/kafka-commands.js';
-import { runKafkaPipeline } from '../../src/io/kafka/runner.js';
+import { topologyRuntime } from '../../src/cli/kafka-commands.js';
+import { runWorker } from '../../src/io/kafka/worker.js';
 import { produceFile } from '../../src/io/kafka/topic-io.js';
-import type { BuiltEmbedStage } from '../../src/stages/embed/embed.js';
 import { benchDocuments, measureFeed, writeBenchTopic } from './feed-bench.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -51,11 +50,12 @@ sinks:
   await produceFile(corpus, { brokers: b, topic: topology.source.topic, format: 'avro', partitions: 1, codec: {}, idField: 'id', textField: 'text', maxBytes: 1_000_000, batchSize: 500 });
 
   const run = async (label: string, sets: string[], suffix: string) => {
-    const pipeline = await buildTopologyPipeline(topology, sets, undefined);
     const t0 = performance.now();
+    const rt = await topologyRuntime(topology, sets, undefined);
     let last = 0;
-    const summary = await runKafkaPipeline(pipeline, {
-      brokers: b, applicationId: `${ns}-${suffix}`,
+    const { summary, embed } = await runWorker({
+      brokers: b, applicationId: `${ns}-${suffix}`, stages: rt.specs, hasher: rt.hasher,
+      buildPipeline: async (stages) => ({ ...(await rt.build(stages)), paramsHash: rt.paramsHash }),
       source: { topic: topology.source.topic, format: 'avro', partitions: 1 },
       sinks: { decisions: `${ns}.decisions.${suffix}`, kept: `${ns}.curated.${suffix}`, deadLetter: `${ns}.dlq.${suffix}` },
       embeddingsTopic: embeddingsTopicOf(topology),
@@ -63,13 +63,12 @@ sinks:
       window: 1024, lingerMs: 500, untilIdleMs: 2000, maxBatchBytes: 4 << 20,
       log: () => undefined,
       onBatch: () => { last = performance.now(); },
-    }).finally(() => pipeline.close());
-    const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed')!;
+    }).finally(() => rt.close());
     // From the call to the last commit: start-up (fencing, restore, mirror, model load) included,
     // the final idle wait excluded.
     const seconds = (last - t0) / 1000;
-    console.log(`${label.padEnd(8)} ${summary.in} documents in ${seconds.toFixed(2)} s (start-up included) = ${(summary.in / seconds).toFixed(0)} docs/s; kept ${summary.kept}; model called for ${embed.counters.embedded}, embeddings from the topic ${embed.counters.cacheHits}`);
-    return { docs: summary.in, seconds, docsPerS: summary.in / seconds, embedded: embed.counters.embedded, kept: summary.kept };
+    console.log(`${label.padEnd(8)} ${summary.in} documents in ${seconds.toFixed(2)} s (start-up included) = ${(summary.in / seconds).toFixed(0)} docs/s; kept ${summary.kept}; model called for ${embed.embedded}, embeddings from the topic ${embed.cache_hits}`);
+    return { docs: summary.in, seconds, docsPerS: summary.in / seconds, embedded: embed.embedded, kept: summary.kept };
   };
 
   console.log(`replay benchmark — Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), broker ${b.join(',')}`);

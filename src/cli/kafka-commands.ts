@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../topology/registry.js';
-import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology, type TopologySpec } from '../topology/topology.js';
+import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology, type StageSpec, type TopologySpec } from '../topology/topology.js';
 import { composePipeline, type Pipeline } from '../topology/pipeline.js';
 import { createHasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
-import type { BuiltEmbedStage } from '../stages/embed/embed.js';
+import type { Embedder, EmbedderOptions } from '../stages/embed/types.js';
 import { resolveBrokers } from '../io/kafka/client.js';
-import { runKafkaPipeline } from '../io/kafka/runner.js';
+import { runWorker } from '../io/kafka/worker.js';
 import { consumeTopic, produceFile, type RecordKind } from '../io/kafka/topic-io.js';
 import { deadLetterJson } from '../io/files/sink.js';
 import { embedderFactory, selectionDeps } from './select-options.js';
@@ -37,14 +37,41 @@ export interface RunCliOptions extends ObserveCliOptions {
   readonly json: boolean;
 }
 
-/** The topology's stages with --set applied, and the dependencies they need (model, HNSW). */
-export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
+/**
+ * What a topology needs to run: its stages with --set applied, the parameters' hash (of the whole
+ * topology: every keep decision carries it) and a builder that gives each task its own stages and
+ * stores. The model is loaded once per worker, when the first task that embeds is set up, and
+ * shared by every task of the worker.
+ */
+export async function topologyRuntime(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation) {
   const hasher = await createHasher();
   const specs = applyOverrides(t.stages, sets);
   const types = specs.map((s) => s.type);
   const deps: Record<string, unknown> = { hasher, ...(await selectionDeps(types, (line) => log(line), observation?.onReport)).deps };
-  if (types.includes('embed')) deps['createEmbedder'] = embedderFactory(modelsDir);
-  return composePipeline(await buildStages(specs, deps as unknown as StageDeps), hasher);
+  let shared: Promise<Embedder> | undefined;
+  if (types.includes('embed')) {
+    const factory = embedderFactory(modelsDir);
+    deps['createEmbedder'] = (options: EmbedderOptions) => {
+      shared ??= factory(options);
+      // Tasks close their stages; the model stays open until the worker stops.
+      return shared.then((e) => new Proxy(e, { get: (target, k) => (k === 'close' ? async () => undefined : Reflect.get(target, k, target)) }));
+    };
+  }
+  const build = async (stages: readonly StageSpec[]) => composePipeline(await buildStages(stages, deps as unknown as StageDeps), hasher);
+  const whole = await build(specs);
+  await whole.close();
+  return {
+    specs, hasher, paramsHash: whole.paramsHash, build,
+    async close() { if (shared) await (await shared).close(); },
+  };
+}
+
+type Runtime = Awaited<ReturnType<typeof topologyRuntime>>;
+
+/** For `d4 curate`/`sweep` callers that want one pipeline of the whole topology. */
+export async function buildTopologyPipeline(t: TopologySpec, sets: readonly string[], modelsDir: string | undefined, observation?: Observation): Promise<Pipeline> {
+  const r = await topologyRuntime(t, sets, modelsDir, observation);
+  return r.build(r.specs);
 }
 
 interface Run {
@@ -54,22 +81,28 @@ interface Run {
   readonly startAt?: number;
 }
 
-async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
+async function runTopology(t: TopologySpec, rt: Runtime, run: Run, opts: RunCliOptions, observation: Observation): Promise<number> {
   const brokers = resolveBrokers(opts.brokers);
-  log(`running topology ${t.name} as ${run.applicationId} (params ${pipeline.paramsHash}) against ${brokers.join(',')}`);
+  log(`running topology ${t.name} as ${run.applicationId} (params ${rt.paramsHash}) against ${brokers.join(',')}`);
   let lastReport = 0;
-  observation.metrics?.addStages(pipeline.stages);
-  const embeddingsTopic = pipeline.stages.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
+  observation.metrics?.addStages(rt.specs);
+  const embeddingsTopic = rt.specs.some((s) => s.type === 'embed') ? embeddingsTopicOf(t) : undefined;
   const codec = await codecOptionsFor(opts, {
     writes: { document: run.sinks.kept, decision: run.sinks.decisions, deadLetter: run.sinks.deadLetter, ...(embeddingsTopic ? { embedding: embeddingsTopic } : {}) },
     reads: [...(t.source.format === 'avro' ? [t.source.topic] : []), ...(embeddingsTopic ? [embeddingsTopic] : [])],
   }, log);
-  const summary = await runKafkaPipeline(pipeline, {
+  const { summary, embed } = await runWorker({
     brokers,
     applicationId: run.applicationId,
     source: { topic: t.source.topic, format: t.source.format, partitions: t.source.partitions },
+    stages: rt.specs,
+    buildPipeline: async (stages) => {
+      const p = await rt.build(stages);
+      return { ...p, paramsHash: rt.paramsHash };
+    },
+    hasher: rt.hasher,
     sinks: run.sinks,
-    embeddingsTopic,
+    ...(embeddingsTopic ? { embeddingsTopic } : {}),
     decode: { idField: 'id', textField: 'text', maxBytes: opts.maxBytes },
     codec,
     window: opts.window,
@@ -79,30 +112,29 @@ async function runPipeline(t: TopologySpec, pipeline: Pipeline, run: Run, opts: 
     maxBatchBytes: opts.maxBatchBytes,
     verbose: opts.verbose,
     log,
-    ...(observation.observer ? { observer: observation.observer } : {}),
+    ...(observation.observer ? { observers: [observation.observer] } : {}),
     onBatch: (s) => {
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
-      log(`in ${s.in}, kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal}, ${Math.round(s.in / Math.max(s.seconds, 1e-3))} docs/s`);
+      log(`decided here so far: ${s.in} (kept ${s.kept}, dropped ${s.droppedTotal}, dead-lettered ${s.deadTotal})`);
     },
-  }).then(async (s) => { await observation.finish(true, log); return s; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
-    .finally(() => pipeline.close());
-  const embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
-  const extra = { ...(embed ? { [embed.id]: embed.counters.toJSON() } : {}), application_id: run.applicationId, params_hash: pipeline.paramsHash, topics: run.sinks };
+  }).then(async (r) => { await observation.finish(true, log); return r; }, async (e: unknown) => { await observation.finish(false, log); throw e; })
+    .finally(() => rt.close());
+  const extra = { ...(t.stages.some((s) => s.type === 'embed') ? { embed } : {}), application_id: run.applicationId, params_hash: rt.paramsHash, topics: run.sinks };
   if (opts.json) console.log(JSON.stringify({ ...summary.toJSON(), ...extra }));
   else {
-    console.log(`d4 ${run.topology} (application ${run.applicationId}, params ${pipeline.paramsHash})\n${summary.format()}`);
-    if (embed) console.log(`  ${embed.id}: ${embed.counters.embedded} embedded by the model, ${embed.counters.cacheHits} from the embeddings topic`);
+    console.log(`d4 ${run.topology} (application ${run.applicationId}, params ${rt.paramsHash}): decided by this worker\n${summary.format()}`);
+    if (t.stages.some((s) => s.type === 'embed')) console.log(`  embed: ${embed.embedded} embedded by the model, ${embed.cache_hits} from the embeddings topic, ${embed.carried} arrived with their vector`);
     console.log(`  decisions: ${run.sinks.decisions}, kept: ${run.sinks.kept}, dead letters: ${run.sinks.deadLetter}`);
   }
-  return summary.balanced() ? 0 : 1;
+  return 0;
 }
 
 export async function runCommand(path: string, opts: RunCliOptions): Promise<number> {
   const t = loadTopology(path);
   const observation = await Observation.start(opts, `run ${path}`, log);
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
-  return runPipeline(t, pipeline, {
+  const rt = await topologyRuntime(t, opts.set, opts.modelsDir, observation);
+  return runTopology(t, rt, {
     topology: `run ${path}`,
     applicationId: opts.appId ?? t.application_id ?? `d4-${t.name}`,
     sinks: { decisions: t.sinks.decisions.topic, kept: t.sinks.kept.topic, deadLetter: t.sinks.dead_letter.topic },
@@ -127,10 +159,10 @@ export async function replayCommand(path: string, opts: ReplayCliOptions): Promi
     if (Number.isNaN(startAt)) throw new ConfigError(`--from ${opts.from}: expected "earliest", an ISO time (2026-11-24T10:00:00Z) or epoch milliseconds`);
   }
   const observation = await Observation.start(opts, `replay ${path}`, log);
-  const pipeline = await buildTopologyPipeline(t, opts.set, opts.modelsDir, observation);
-  const tag = `${pipeline.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
+  const rt = await topologyRuntime(t, opts.set, opts.modelsDir, observation);
+  const tag = `${rt.paramsHash}${startAt !== undefined ? `-${startAt}` : ''}`;
   const base = t.application_id ?? `d4-${t.name}`;
-  return runPipeline(t, pipeline, {
+  return runTopology(t, rt, {
     topology: `replay ${path}`,
     applicationId: opts.appId ?? `${base}-replay-${tag}`,
     sinks: { decisions: `${t.sinks.decisions.topic}.${tag}`, kept: `${t.sinks.kept.topic}.${tag}`, deadLetter: `${t.sinks.dead_letter.topic}.${tag}` },

@@ -66,6 +66,7 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   let mirrored: Embedding[] = [];
   let closeInput = async () => undefined as void;
   if (topology) {
+    if (topology.source.format === 'embedded') throw new ConfigError(`${input}: sweep reads crawl topics (format avro or json), not embedded documents`);
     const brokers = resolveBrokers(opts.brokers);
     const { openTopicItems, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
     const codec = await codecOptionsFor(opts, { writes: {}, reads: [topology.source.topic, embeddingsTopicOf(topology)] }, (m) => console.error(`[d4] ${m}`));

@@ -1,6 +1,6 @@
 import type { CrawledDocument, Decision, DeadLetter, Origin } from './schemas.generated.js';
 
-export type { CrawledDocument, Decision, DeadLetter, Origin, Embedding, CentroidSnapshot } from './schemas.generated.js';
+export type { CrawledDocument, Decision, DeadLetter, Origin, Embedding, CentroidSnapshot, EmbeddedDocument } from './schemas.generated.js';
 
 /** A unit-length embedding carried beside its document through the selection stages. */
 export interface Vector {

@@ -78,6 +78,36 @@ export interface Decision {
   readonly decided_at: number;
 }
 
+export interface DocumentVector {
+  readonly model: string;
+  readonly pooling: string;
+  readonly dtype: string;
+  /** float32 values, little-endian, L2-normalised. */
+  readonly values: Buffer;
+  readonly tokens: number;
+  readonly truncated: boolean;
+}
+
+/** A document on its way between sub-topologies (the internal <app>-<stage>-repartition topics) or out of an embed topology (the GPU half of a split deployment): the document as it came in, where it came from, its place in the one order every task agrees on, the evidence gathered so far, and its embedding once computed. Keyed by the repartition key (normalised-text hash, or document id). */
+export interface EmbeddedDocument {
+  readonly document: CrawledDocument;
+  readonly origin: Origin;
+  /** Order key, part 1: the crawl record's timestamp, never below an earlier record's of its partition (epoch ms). */
+  readonly order_ts: number;
+  /** Order key, part 2 (ties): the crawl partition. */
+  readonly order_partition: number;
+  /** Order key, part 3 (ties): the crawl offset. */
+  readonly order_offset: number;
+  /** The crawl record's own timestamp (decision latency is measured from it). */
+  readonly record_ts: number;
+  /** Evidence for the keep decision so far, as JSON (cluster, distance, centroid version). */
+  readonly evidence: null | string;
+  /** Per-document notes of earlier stages, as JSON. */
+  readonly notes: null | string;
+  /** The embedding, once the embed stage ran (it travels with the document). */
+  readonly vector: null | DocumentVector;
+}
+
 /** A document embedding, kept in a compacted topic keyed by document id so that re-selection never pays for inference again. */
 export interface Embedding {
   readonly id: string;
@@ -103,5 +133,7 @@ export const crawledDocumentSchema = {"type":"record","name":"CrawledDocument","
 export const deadLetterSchema = {"type":"record","name":"DeadLetter","namespace":"d4stream","doc":"An input record that could not be curated, with where it came from, its raw bytes and why.","fields":[{"name":"origin","type":{"type":"record","name":"Origin","fields":[{"name":"topic","type":["null","string"],"default":null},{"name":"partition","type":["null","int"],"default":null},{"name":"offset","type":["null","string"],"default":null,"doc":"Kafka offset as a decimal string (int64)."},{"name":"file","type":["null","string"],"default":null},{"name":"line","type":["null","long"],"default":null,"doc":"1-based line (JSONL) or element index + 1 (JSON array)."}]}},{"name":"id","type":["null","string"],"default":null,"doc":"The document id when it could be read."},{"name":"stage","type":"string","doc":"Where it failed: decode, validate, or a stage id."},{"name":"error","type":"string","doc":"Machine-readable reason: malformed-json, malformed-avro, invalid-utf8, missing-id, missing-text, empty-text, too-large, ..."},{"name":"message","type":"string","doc":"Human-readable detail."},{"name":"raw","type":"bytes","doc":"The raw input bytes (truncated to the raw-bytes limit, see raw_size)."},{"name":"raw_size","type":"long"},{"name":"failed_at","type":{"type":"long","logicalType":"timestamp-millis"}}]} as const;
 /** schemas/decision.avsc */
 export const decisionSchema = {"type":"record","name":"Decision","namespace":"d4stream","doc":"Keep or drop for one document, with the stage, the reason and the evidence. Evidence fields that do not apply are null.","fields":[{"name":"id","type":"string","doc":"The document id."},{"name":"keep","type":"boolean"},{"name":"stage","type":"string","doc":"The stage id that dropped the document, or 'final' for a kept one."},{"name":"reason","type":"string","doc":"duplicate | near-duplicate | semantic-duplicate | prototypical | kept"},{"name":"duplicate_of","type":["null","string"],"default":null,"doc":"Id of the earlier document this one duplicates."},{"name":"similarity","type":["null","double"],"default":null,"doc":"Estimated Jaccard (near) or cosine (semantic) to duplicate_of."},{"name":"cluster","type":["null","int"],"default":null},{"name":"centroid_version","type":["null","long"],"default":null},{"name":"distance","type":["null","double"],"default":null,"doc":"1 - cosine to the assigned centroid."},{"name":"threshold","type":["null","double"],"default":null,"doc":"The threshold the evidence was compared with."},{"name":"params_hash","type":"string","doc":"xxh64 of the canonical JSON of the parameters that produced the decision."},{"name":"decided_at","type":{"type":"long","logicalType":"timestamp-millis"}}]} as const;
+/** schemas/embedded-document.avsc */
+export const embeddedDocumentSchema = {"type":"record","name":"EmbeddedDocument","namespace":"d4stream","doc":"A document on its way between sub-topologies (the internal <app>-<stage>-repartition topics) or out of an embed topology (the GPU half of a split deployment): the document as it came in, where it came from, its place in the one order every task agrees on, the evidence gathered so far, and its embedding once computed. Keyed by the repartition key (normalised-text hash, or document id).","fields":[{"name":"document","type":{"type":"record","name":"CrawledDocument","fields":[{"name":"id","type":"string"},{"name":"url","type":["null","string"],"default":null},{"name":"fetched_at","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null},{"name":"content_type","type":["null","string"],"default":null},{"name":"language","type":["null","string"],"default":null},{"name":"text","type":"string"},{"name":"metadata","type":{"type":"map","values":"string"},"default":{}}]}},{"name":"origin","type":{"type":"record","name":"Origin","fields":[{"name":"topic","type":["null","string"],"default":null},{"name":"partition","type":["null","int"],"default":null},{"name":"offset","type":["null","string"],"default":null},{"name":"file","type":["null","string"],"default":null},{"name":"line","type":["null","long"],"default":null}]}},{"name":"order_ts","type":"long","doc":"Order key, part 1: the crawl record's timestamp, never below an earlier record's of its partition (epoch ms)."},{"name":"order_partition","type":"int","doc":"Order key, part 2 (ties): the crawl partition."},{"name":"order_offset","type":"long","doc":"Order key, part 3 (ties): the crawl offset."},{"name":"record_ts","type":"long","doc":"The crawl record's own timestamp (decision latency is measured from it)."},{"name":"evidence","type":["null","string"],"default":null,"doc":"Evidence for the keep decision so far, as JSON (cluster, distance, centroid version)."},{"name":"notes","type":["null","string"],"default":null,"doc":"Per-document notes of earlier stages, as JSON."},{"name":"vector","type":["null",{"type":"record","name":"DocumentVector","fields":[{"name":"model","type":"string"},{"name":"pooling","type":"string"},{"name":"dtype","type":"string"},{"name":"values","type":"bytes","doc":"float32 values, little-endian, L2-normalised."},{"name":"tokens","type":"int"},{"name":"truncated","type":"boolean"}]}],"default":null,"doc":"The embedding, once the embed stage ran (it travels with the document)."}]} as const;
 /** schemas/embedding.avsc */
 export const embeddingSchema = {"type":"record","name":"Embedding","namespace":"d4stream","doc":"A document embedding, kept in a compacted topic keyed by document id so that re-selection never pays for inference again.","fields":[{"name":"id","type":"string"},{"name":"model","type":"string","doc":"Model id or path."},{"name":"pooling","type":"string","doc":"mean | last-token | cls"},{"name":"dtype","type":"string","doc":"fp32 | fp16 | q8: the weights used."},{"name":"dim","type":"int"},{"name":"vector","type":"bytes","doc":"dim float32 values, little-endian, L2-normalised."},{"name":"tokens","type":"int","doc":"Tokens fed to the model after truncation."},{"name":"truncated","type":"boolean"}]} as const;

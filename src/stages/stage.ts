@@ -19,6 +19,8 @@ export interface BuiltStage {
   close?(): Promise<void>;
 }
 
+export type Partitioning = 'any' | 'text-hash' | 'single';
+
 /** Dependencies a stage may need; each stage takes only what it uses. */
 export interface StageDeps {
   readonly hasher: Hasher;
@@ -40,6 +42,14 @@ export interface StageDefinition<O extends Record<string, unknown> = Record<stri
   readonly options: z.ZodType<O>;
   /** Names of the stores a stage with this id owns (for `d4 describe` and changelog topics). */
   stores(id: string): string[];
+  /**
+   * Which documents must meet in one task when the input has several partitions (the runner cuts
+   * the topology into sub-topologies at every change, joined by repartition topics):
+   * `any`: stateless per document, runs in every task; `text-hash`: documents with the same
+   * normalised text must meet (re-keyed by that hash); `single`: every document must meet one
+   * index (a single-partition sub-topology).
+   */
+  readonly partitioning: Partitioning;
   build(id: string, options: O, deps: StageDeps): BuiltStage | Promise<BuiltStage>;
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, stageDefinition } from './registry.js';
+import { planSubtopologies } from './plan.js';
 import type { StageDeps, BuiltStage } from '../stages/stage.js';
 
 const TOPIC = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_", "-"');
@@ -14,7 +15,7 @@ const topologySchema = z.strictObject({
   source: z.strictObject({
     id: ID.default('crawl'),
     topic: TOPIC,
-    format: z.enum(['avro', 'json']).default('avro'),
+    format: z.enum(['avro', 'json', 'embedded']).default('avro').describe('avro: crawled-document records; json; embedded: embedded-document records (the output of an embed topology)'),
     partitions: z.number().int().positive().default(1).describe('partitions when d4 creates the topic'),
   }),
   stages: z.array(z.strictObject({
@@ -127,5 +128,16 @@ export function describeTopology(t: TopologySpec): string {
   const embed = t.stages.find((s) => s.type === 'embed');
   if (embed) lines.push(`  Sink+Store: ${t.sinks.embeddings?.id ?? 'embeddings'} (topic: ${embeddingsTopicOf(t)}, compacted) <-- ${embed.id}: each document's vector, mirrored at start so nothing is embedded twice`);
   lines.push(`  Sink: ${t.sinks.dead_letter.id} (topic: ${t.sinks.dead_letter.topic}) <-- ${t.source.id}, ${t.stages.map((s) => s.id).join(', ')}: records that could not be curated`);
+  const plan = planSubtopologies(app, t.source, t.stages);
+  lines.push('', `Sub-topologies on ${t.source.partitions} partition(s) (tasks <sub-topology>_<partition>, each with its own transactional producer ${app}-<task>):`);
+  for (const s of plan) {
+    lines.push(`  Sub-topology ${s.index}: ${s.index === 0 ? 'decode, dead letters, order key' : s.name}${s.stages.length > 0 ? ` [${s.stages.map((x) => x.id).join(' → ')}]` : ''}, ${s.input.partitions} task(s)${s.ordered ? ', releases documents in the crawl order (watermarks)' : ''}`);
+    lines.push(`    <-- ${s.input.topic}${s.input.internal ? ` (internal, ${s.input.partitions} partition(s))` : ''}`);
+    const stores = [...s.stages.flatMap((x) => stageDefinition(x.type).stores(x.id)), ...(s.index === 0 ? ['source-clock'] : []), ...(s.ordered ? [`${s.name}-reorder`] : [])];
+    if (stores.length > 0) lines.push(`    stores: ${stores.map((x) => `${x} (${app}-${x}-changelog)`).join(', ')}`);
+    lines.push(s.next
+      ? `    --> ${s.next.topic} (internal, ${s.next.partitions} partition(s), keyed by ${s.next.key === 'text-hash' ? 'the normalised-text hash' : s.next.key === 'id' ? 'document id' : 'nothing: one partition'})`
+      : `    --> ${t.sinks.decisions.topic}, ${t.sinks.kept.topic}: keep decisions and kept documents`);
+  }
   return lines.join('\n');
 }

@@ -44,7 +44,7 @@ test('Kafka: exact → near (topologies/dedup.yaml stages) gives the decisions o
   await d4(['run', t.path, '--until-idle', '2500']);
   await d4(['produce', join(dir, 'second.jsonl'), '--topic', t.crawl]);
   const second = await d4(['run', t.path, '--until-idle', '2500']);
-  assert.match(second.stderr, /restored \d+ changelog record\(s\) into exact-seen, near-lsh/);
+  assert.match(second.stderr, /tasks 0_0: set up, \d+ changelog record\(s\) restored/);
   const viaKafka = await consumeAll<Decision & { similarity: number | null }>(t.decisions, 'decision');
   const out = tempDir();
   await d4(['curate', input, '--out', out, '--stages', 'exact,near']);

@@ -1,7 +1,7 @@
 import avro from 'avsc';
 import {
-  crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema,
-  type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
+  crawledDocumentSchema, decisionSchema, deadLetterSchema, embeddingSchema, centroidSnapshotSchema, embeddedDocumentSchema,
+  type EmbeddedDocument, type CrawledDocument, type Decision, type DeadLetter, type Embedding, type CentroidSnapshot,
 } from '../../records/schemas.generated.js';
 
 /**
@@ -27,7 +27,7 @@ export interface Codec<T> {
   prepare(records: Iterable<Buffer | null | undefined>): Promise<void> | undefined;
 }
 
-export type RecordType = 'document' | 'decision' | 'deadLetter' | 'embedding' | 'centroids';
+export type RecordType = 'document' | 'decision' | 'deadLetter' | 'embedding' | 'centroids' | 'embeddedDocument';
 
 /** Writer schemas by registry id, fetched on first sight; null: the registry has no such id. */
 export interface WriterSchemaSource {
@@ -139,6 +139,8 @@ export const codecs = (options: CodecOptions = {}) => ({
   deadLetter: codec<DeadLetter>('deadLetter', deadLetterSchema, options),
   embedding: codec<Embedding>('embedding', embeddingSchema, options),
   centroids: codec<CentroidSnapshot>('centroids', centroidSnapshotSchema, options),
+  // Internal topics (and an embed topology's output) are read only by d4: plain Avro, never framed.
+  embeddedDocument: codec<EmbeddedDocument>('embeddedDocument', embeddedDocumentSchema, {}),
 });
 
 export type Codecs = ReturnType<typeof codecs>;
@@ -146,4 +148,5 @@ export type Codecs = ReturnType<typeof codecs>;
 /** The schema of each record type, as d4 registers it. */
 export const recordSchemas: Record<RecordType, object> = {
   document: crawledDocumentSchema, decision: decisionSchema, deadLetter: deadLetterSchema, embedding: embeddingSchema, centroids: centroidSnapshotSchema,
+  embeddedDocument: embeddedDocumentSchema,
 };

@@ -1,5 +1,6 @@
 // The one module that imports kafkajs (2.2.4: complete, unmaintained since 2024), so that a
 // later move to another client touches only src/io/kafka.
+import './kafkajs-fix.js'; // before kafkajs: it replaces kafkajs' aborted-transaction filter
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, ITopicConfig, Kafka, KafkaConfig, Producer } from 'kafkajs';
 import { existsSync, readFileSync } from 'node:fs';

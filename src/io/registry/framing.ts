@@ -34,7 +34,7 @@ function parseOrNull(schema: string): avro.Type | null {
   }
 }
 
-const TYPE_NAMES: Record<RecordType, string> = { document: 'CrawledDocument', decision: 'Decision', deadLetter: 'DeadLetter', embedding: 'Embedding', centroids: 'CentroidSnapshot' };
+const TYPE_NAMES: Record<RecordType, string> = { document: 'CrawledDocument', decision: 'Decision', deadLetter: 'DeadLetter', embedding: 'Embedding', centroids: 'CentroidSnapshot', embeddedDocument: 'EmbeddedDocument' };
 
 /**
  * Registers the schema of every record type the process writes under its topic's subject

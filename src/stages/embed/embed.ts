@@ -33,6 +33,8 @@ export class EmbedCounters {
   live = 0;
   /** Documents the model embedded. */
   embedded = 0;
+  /** Documents that arrived with their vector (from an embed sub-topology or an embed topology upstream): never sent to the model. */
+  carried = 0;
   /** Documents whose vector came from the embeddings store (or from an earlier copy of the same id in the buffer). */
   cacheHits = 0;
   /** Stored vectors not used because another model, pooling or dtype made them (the document is embedded again). */
@@ -50,7 +52,7 @@ export class EmbedCounters {
 
   toJSON() {
     return {
-      live: this.live, embedded: this.embedded, cache_hits: this.cacheHits, stale_in_store: this.staleInStore, truncated: this.truncated,
+      live: this.live, embedded: this.embedded, carried: this.carried, cache_hits: this.cacheHits, stale_in_store: this.staleInStore, truncated: this.truncated,
       tokens: this.tokens, dead_lettered: Object.fromEntries(this.deadLettered),
     };
   }
@@ -113,6 +115,10 @@ export function embed(options: EmbedOptions, deps: EmbedDeps): OperatorFunction<
     buffer.forEach((item, i) => {
       if (!isLive(item)) return;
       counters.live++;
+      if (item.vector && sameEmbedding(item.vector, want)) {
+        counters.carried++;
+        return;
+      }
       // normalizeText() collapses whitespace and trims, so it yields '' exactly when this matches.
       if (WHITESPACE_ONLY.test(item.doc.text)) {
         out[i] = dead(item, 'empty-text', 'text is empty after normalisation');
@@ -193,6 +199,7 @@ export const embedStage: StageDefinition<EmbedStageOptions> = {
   options: optionsSchema,
   // The embeddings live in the embeddings topic / file (deps.embeddingStore), not in a changelogged store.
   stores: () => [],
+  partitioning: 'any',
   async build(id, options, deps): Promise<BuiltEmbedStage> {
     let embedder = deps.embedder;
     let owned = false;

@@ -47,6 +47,7 @@ export const exactStage: StageDefinition<z.infer<typeof optionsSchema>> = {
   summary: 'drop documents whose normalised text was seen before (NFC, whitespace collapsed, xxh64)',
   options: optionsSchema,
   stores: (id) => [`${id}-seen`],
+  partitioning: 'text-hash',
   build(id, options, deps) {
     const store = new FifoMapStore({ name: exactStage.stores(id)[0]!, capacity: options.capacity });
     return {

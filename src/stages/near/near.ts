@@ -144,6 +144,7 @@ export const nearStage: StageDefinition<z.infer<typeof optionsSchema>> = {
     + `dropped when estimated Jaccard ≥ ${d.threshold}`,
   options: optionsSchema,
   stores: (id) => [`${id}-lsh`],
+  partitioning: 'single',
   build(id, options, deps) {
     const store = new LshStore({
       name: nearStage.stores(id)[0]!, capacity: options.capacity, bands: options.bands, rows: options.rows,

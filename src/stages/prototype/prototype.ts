@@ -168,6 +168,7 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
   summary: 'online SSL-prototype pruning: drop the documents nearest their centroid so the overall kept fraction tracks --target-ratio (streaming per-cluster quantiles)',
   options: optionsSchema,
   stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`],
+  partitioning: 'single',
   build(id, options, deps) {
     const c = resolveCentroidOptions(options);
     const params = { ...options, ...c };

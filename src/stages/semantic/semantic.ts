@@ -148,6 +148,7 @@ export const semanticStage: StageDefinition<SemanticStageOptions> = {
   summary: 'online SemDeDup: drop a document within cosine 1 − ε of an earlier one in its cluster or the next-nearest (evolving spherical k-means, per-cluster HNSW)',
   options: optionsSchema,
   stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-index`, `${id}-counts`],
+  partitioning: 'single',
   build(id, options, deps) {
     const factory = deps.annIndex;
     if (typeof factory !== 'function') {

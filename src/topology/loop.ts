@@ -1,0 +1,126 @@
+import type { RunObserver } from './events.js';
+import { classify, retry, TaskFencedError, FatalRunError, type RetryOptions } from './errors.js';
+import type { InRecord, OutRecord, Task, WindowOutput } from './task.js';
+
+/**
+ * The run loop of one task, the same for every driver (Kafka, in-memory): records are buffered
+ * and processed in windows of `window` offsets aligned on offset multiples, so that a window's
+ * composition (which the selection stages' decisions depend on) never depends on how the records
+ * happened to be delivered: a replay of the same offsets sees the same windows. A partial window
+ * is processed after `lingerMs` (the latency bound of a live stream), or when flushing.
+ */
+export class TaskWindows {
+  private messages: InRecord[] = [];
+  /** Highest offset delivered so far (transaction markers included, they take offsets too). */
+  position: bigint;
+  /** First offset not yet committed: where the current window starts. */
+  next: bigint;
+  since = Date.now();
+
+  constructor(committed: bigint, private readonly window: bigint) {
+    this.next = committed;
+    this.position = committed - 1n;
+  }
+
+  /** Adds delivered records; ones already committed or already buffered are skipped. */
+  add(records: readonly InRecord[], lastOffset: bigint): void {
+    for (const m of records) if (m.offset >= this.next && m.offset > this.position) this.messages.push(m);
+    if (lastOffset > this.position) this.position = lastOffset;
+  }
+
+  get buffered(): number {
+    return this.messages.length;
+  }
+
+  /** The next window to process: a complete one, or (flush) whatever was delivered. */
+  take(flush: boolean): { records: InRecord[]; end: bigint } | undefined {
+    const end = (this.next / this.window + 1n) * this.window; // the next offset multiple above `next`
+    let upTo: bigint;
+    if (this.position >= end - 1n) upTo = end;
+    else if (flush && this.position >= this.next) upTo = this.position + 1n;
+    else return undefined;
+    const records = this.messages.filter((m) => m.offset < upTo);
+    this.messages = this.messages.filter((m) => m.offset >= upTo);
+    return { records, end: upTo };
+  }
+
+  committed(end: bigint): void {
+    this.next = end;
+    this.since = Date.now();
+  }
+}
+
+/** How a driver makes a window durable: one atomic write of its records and the input offset. */
+export interface Committer {
+  commit(task: Task, records: readonly OutRecord[], end: bigint): Promise<void>;
+}
+
+export interface LoopOptions {
+  readonly retry: RetryOptions;
+  readonly observer: Required<RunObserver>;
+  readonly log: (m: string) => void;
+  readonly verbose?: boolean;
+}
+
+/**
+ * Processes and commits one window of a task. The outputs are computed once; only their
+ * transactional write is retried (a retriable failure), with backoff. A fenced task (another
+ * worker owns it now) throws TaskFencedError: the caller abandons the task, whose records the new
+ * owner re-reads; anything else is fatal (the stores already hold the window's changes).
+ */
+export async function runWindow(task: Task, windows: TaskWindows, w: { records: InRecord[]; end: bigint }, committer: Committer, o: LoopOptions): Promise<WindowOutput> {
+  let out: WindowOutput;
+  try {
+    out = await task.process(w.records);
+  } catch (e) {
+    throw new FatalRunError(`task ${task.id}: processing offsets ${windows.next}..${w.end - 1n} failed: ${(e as Error).stack ?? e}`, { cause: e });
+  }
+  const t0 = process.hrtime.bigint();
+  try {
+    await retry(() => committer.commit(task, out.records, w.end), {
+      ...o.retry,
+      onRetry: (e, attempt, delay) => {
+        o.observer.transactionFailed({ task: task.id, attempt, error: e.message, retriable: true, outcome: 'retry' });
+        o.log(`task ${task.id}: transaction failed (${e.message}); retrying in ${delay} ms (${attempt}/${o.retry.attempts - 1})`);
+      },
+    });
+  } catch (e) {
+    const err = classify(e);
+    const fenced = err instanceof TaskFencedError;
+    o.observer.transactionFailed({ task: task.id, attempt: 0, error: err.message, retriable: err.retriable, outcome: fenced ? 'abandoned' : 'fatal' });
+    if (fenced) throw err;
+    throw new FatalRunError(`task ${task.id}: the transaction for offsets <${w.end} failed: ${err.message}`, { cause: e });
+  }
+  windows.committed(w.end);
+  const commitSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  o.observer.windowCommitted({
+    task: task.id, subtopology: String(task.sub.index), partition: task.partition, records: w.records.length,
+    decisions: out.decisions, recordTimestamps: out.recordTimestamps, kept: out.kept, dead: out.dead,
+    stages: stageFlow(task, out), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
+  });
+  o.observer.storeSizes(task.stores.map((s) => ({ task: task.id, store: s.name, entries: s.size(), bytes: s.bytes() })));
+  const embed = task.embedStage;
+  if (embed) o.observer.stageReport({ task: task.id, stage: embed.id, report: { kind: 'embed', ...embed.counters.toJSON() } });
+  if (o.verbose) o.log(`task ${task.id}: committed offsets <${w.end}: ${out.decisions.length} decisions, ${out.forwarded} forwarded, ${out.dead.length} dead letters`);
+  return out;
+}
+
+/** Live documents in and out of each of the task's stages in a window, from what they decided (a stage drops, or dead-letters). */
+function stageFlow(task: Task, out: WindowOutput): { stage: string; in: number; out: number; seconds: number }[] {
+  const ids = task.pipeline.stages.map((s) => s.id);
+  const stopped = new Map<string, number>(ids.map((id) => [id, 0]));
+  for (const d of out.decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  for (const d of out.dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  let live = out.forwarded + out.decisions.length + out.dead.filter((d) => stopped.has(d.stage)).length;
+  return ids.map((stage) => {
+    const left = live - stopped.get(stage)!;
+    const s = { stage, in: live, out: left, seconds: 0 };
+    live = left;
+    return s;
+  });
+}
+
+/** Runs every window a task has ready (flush: the partial one too). */
+export async function drainTask(task: Task, windows: TaskWindows, flush: boolean, committer: Committer, o: LoopOptions, onOutput: (out: WindowOutput) => void): Promise<void> {
+  for (let w = windows.take(flush); w; w = windows.take(flush)) onOutput(await runWindow(task, windows, w, committer, o));
+}

@@ -1,0 +1,260 @@
+import type { Codecs } from '../io/avro/codec.js';
+import { itemFromJsonBytes, itemFromValue, type DecodeOptions } from '../records/decode.js';
+import { fromEnvelope, toEnvelope, type Travelling } from '../records/envelope.js';
+import { deadLetter, keepDecision, origin, type CrawledDocument, type Decision, type DeadLetter, type DocItem, type Item } from '../records/item.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
+import type { Hasher } from '../stages/text/hash.js';
+import { normalizeText } from '../stages/text/normalize.js';
+import type { StateStore } from '../state/store.js';
+import type { Pipeline } from './pipeline.js';
+import { taskId, type Subtopology } from './plan.js';
+import { IDLE_OFFSET, OrderClock, ReorderBuffer, compareKeys, type OrderKey } from './reorder.js';
+
+/** One input record of a task, as any driver (Kafka, in-memory) hands it over. */
+export interface InRecord {
+  readonly offset: bigint;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** Epoch ms (the crawl record's timestamp on the source topic). */
+  readonly timestamp: number;
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+}
+
+/** One record a window writes; `partition` unset: the driver's default partitioner by key. */
+export interface OutRecord {
+  readonly topic: string;
+  readonly partition?: number;
+  readonly key: string | null;
+  readonly value: Buffer | null;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** What one window of a task produced: everything is committed together, with the input offset. */
+export interface WindowOutput {
+  readonly records: OutRecord[];
+  readonly decisions: Decision[];
+  readonly kept: number;
+  readonly dead: DeadLetter[];
+  /** For each decision, the crawl record's timestamp. */
+  readonly recordTimestamps: number[];
+  /** Live documents sent on to the next sub-topology. */
+  readonly forwarded: number;
+  readonly processSeconds: number;
+}
+
+export const WATERMARK_HEADER = 'd4-kind';
+
+export interface TaskTopics {
+  readonly app: string;
+  readonly decisions: string;
+  readonly kept: string;
+  readonly deadLetter: string;
+  readonly embeddings?: string;
+  /** Write kept documents as embedded-document records (the topology ends with its embed stage). */
+  readonly keptWithVectors: boolean;
+  readonly changelog: (store: string) => string;
+}
+
+export interface TaskContext {
+  readonly topics: TaskTopics;
+  readonly codecs: Codecs;
+  readonly sourceFormat: 'avro' | 'json' | 'embedded';
+  readonly decode: DecodeOptions;
+  readonly hasher: Hasher;
+  /** caseFold of the exact stage: the text-hash repartition key must be the exact stage's own key. */
+  readonly exactCaseFold: boolean;
+  /** The partition of a document id in a topic of n partitions (Kafka's default partitioner). */
+  readonly idPartition: (id: string, partitions: number) => number;
+  /** The sub-topology after this one is ordered: send watermarks to every partition of it. */
+  readonly nextOrdered: boolean;
+}
+
+/**
+ * A task: one partition of one sub-topology, with its own stores. It turns a window of input
+ * records into the records to commit (decisions, kept documents, dead letters, documents for
+ * the next sub-topology, watermarks, embeddings, changelog records); the driver commits them
+ * with the window's end offset, atomically. A task never talks to a broker or a file.
+ */
+export class Task {
+  readonly id: string;
+  readonly stores: StateStore[];
+  private readonly clock?: OrderClock;
+  private readonly reorder?: ReorderBuffer;
+  private readonly embed?: BuiltEmbedStage;
+  private idleSentAt = -Infinity;
+
+  constructor(readonly sub: Subtopology, readonly partition: number, readonly pipeline: Pipeline, private readonly ctx: TaskContext) {
+    this.id = taskId(sub.index, partition);
+    if (sub.index === 0) this.clock = new OrderClock('source-clock');
+    if (sub.ordered) this.reorder = new ReorderBuffer(`${sub.name}-reorder`, sub.upstreamTasks);
+    this.embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+    this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
+  }
+
+  /** The stage that holds the embeddings to mirror at set-up, when this task embeds. */
+  get embedStage(): BuiltEmbedStage | undefined {
+    return this.embed;
+  }
+
+  async process(records: readonly InRecord[]): Promise<WindowOutput> {
+    const t0 = process.hrtime.bigint();
+    // With a schema registry: the writer schemas the window's records name, fetched before decoding.
+    if (this.sub.index === 0) await (this.ctx.sourceFormat === 'avro' ? this.ctx.codecs.document.prepare(records.map((m) => m.value)) : undefined);
+    const travelling = this.sub.index === 0 ? this.fromSource(records) : this.fromUpstream(records);
+    const items = await this.pipeline.process(travelling.map((t) => t.item));
+    const out = this.route(travelling, items);
+    if (this.ctx.nextOrdered && this.sub.next) {
+      const wm = this.watermarkAfter(records);
+      if (wm) out.records.push(...this.watermarkRecords(wm));
+    }
+    this.changelogs(out.records);
+    return { ...out, processSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  }
+
+  /**
+   * An idle source task's watermark: "nothing of mine will sort below `now − lateness`", so the
+   * ordered tasks downstream can release what the other partitions sent. Sent by the driver when
+   * this task's partition has been read to its end for a while; at most once per `everyMs`.
+   */
+  idleWatermark(now: number, latenessMs: number, everyMs: number): OutRecord[] | undefined {
+    if (!this.clock || !this.ctx.nextOrdered || now - this.idleSentAt < everyMs) return undefined;
+    const ts = Math.max(now - latenessMs, this.clock.now);
+    if (ts === -Infinity) return undefined;
+    this.idleSentAt = now;
+    this.clock.advancePast(ts);
+    const records = this.watermarkRecords([ts, this.partition, IDLE_OFFSET]);
+    this.changelogs(records);
+    return records;
+  }
+
+  private fromSource(records: readonly InRecord[]): Travelling[] {
+    const { codecs: c, decode } = this.ctx;
+    const out: Travelling[] = [];
+    records.forEach((m, seq) => {
+      const o = origin({ topic: this.sub.input.topic, partition: this.partition, offset: m.offset.toString() });
+      const ts = this.clock!.stamp(m.timestamp);
+      const key: OrderKey = [ts, this.partition, Number(m.offset)];
+      const raw = m.value ?? Buffer.alloc(0);
+      let item: Item;
+      if (this.ctx.sourceFormat === 'json') item = itemFromJsonBytes(raw, seq, o, decode);
+      else if (this.ctx.sourceFormat === 'embedded') {
+        const r = c.embeddedDocument.decode(raw);
+        if ('error' in r) item = { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', `not an embedded-document record: ${r.error}`, raw, m.key?.toString('utf8') ?? null) };
+        else {
+          const t = fromEnvelope(r.value, seq);
+          item = itemFromValue(t.item.doc, raw, seq, o, decode);
+          if (item.kind === 'doc' && t.item.vector) item = { ...item, vector: t.item.vector };
+        }
+      } else {
+        const r = c.document.decode(raw);
+        item = 'error' in r
+          ? { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', r.reason ?? 'malformed-avro', r.error, raw, m.key?.toString('utf8') ?? null) }
+          : itemFromValue(r.value, raw, seq, o, decode);
+      }
+      out.push({ item: item as DocItem, key, recordTs: m.timestamp });
+    });
+    return out;
+  }
+
+  private fromUpstream(records: readonly InRecord[]): Travelling[] {
+    const c = this.ctx.codecs;
+    const decodeEnvelope = (value: Buffer, seq: number): Travelling => {
+      const r = c.embeddedDocument.decode(value);
+      if ('error' in r) throw new Error(`task ${this.id}: an internal record of ${this.sub.input.topic} does not decode (${r.error}); was the topic written by another version of d4?`);
+      return fromEnvelope(r.value, seq);
+    };
+    const direct: Travelling[] = [];
+    for (const m of records) {
+      if (m.headers?.[WATERMARK_HEADER] === 'watermark') {
+        const w = JSON.parse(m.value!.toString('utf8')) as { from: number; key: OrderKey };
+        this.reorder?.watermark(w.from, w.key);
+        continue;
+      }
+      if (!m.value) continue;
+      if (this.reorder) {
+        const r = c.embeddedDocument.decode(m.value);
+        if ('error' in r) throw new Error(`task ${this.id}: an internal record of ${this.sub.input.topic} does not decode (${r.error})`);
+        this.reorder.add([r.value.order_ts, r.value.order_partition, r.value.order_offset], m.value);
+      } else direct.push(decodeEnvelope(m.value, direct.length));
+    }
+    if (!this.reorder) return direct;
+    return this.reorder.release().map((b, seq) => decodeEnvelope(b.value, seq));
+  }
+
+  private lastWatermark?: OrderKey;
+
+  private watermarkAfter(records: readonly InRecord[]): OrderKey | undefined {
+    let wm: OrderKey | undefined;
+    if (this.clock) {
+      const last = records.at(-1);
+      if (last) wm = [this.clock.now, this.partition, Number(last.offset)];
+    } else if (this.reorder) {
+      const t = this.reorder.releasedUpTo;
+      if (t[0] !== -Infinity) wm = t;
+    }
+    if (!wm || (this.lastWatermark && compareKeys(wm, this.lastWatermark) <= 0)) return undefined;
+    this.lastWatermark = wm;
+    return wm;
+  }
+
+  private watermarkRecords(key: OrderKey): OutRecord[] {
+    const next = this.sub.next!;
+    const value = Buffer.from(JSON.stringify({ from: this.partition, key }));
+    return Array.from({ length: next.partitions }, (_, q) => ({ topic: next.topic, partition: q, key: null, value, headers: { [WATERMARK_HEADER]: 'watermark' } }));
+  }
+
+  private route(travelling: readonly Travelling[], items: readonly Item[]): Omit<WindowOutput, 'processSeconds'> {
+    const { topics, codecs: c } = this.ctx;
+    const records: OutRecord[] = [];
+    const decisions: Decision[] = [];
+    const dead: DeadLetter[] = [];
+    const recordTimestamps: number[] = [];
+    let kept = 0;
+    let forwarded = 0;
+    const next = this.sub.next;
+    items.forEach((item, i) => {
+      const t = travelling[i]!;
+      if (item.kind === 'dead') {
+        dead.push(item.dead);
+        records.push({ topic: topics.deadLetter, key: item.dead.id ?? `${item.dead.origin.topic}:${item.dead.origin.partition}:${item.dead.origin.offset}`, value: c.deadLetter.encode(item.dead) });
+      } else if (item.drop) {
+        decisions.push(item.drop);
+        recordTimestamps.push(t.recordTs);
+        records.push({ topic: topics.decisions, key: item.doc.id, value: c.decision.encode(item.drop) });
+      } else if (next) {
+        forwarded++;
+        const value = c.embeddedDocument.encode(toEnvelope({ item, key: t.key, recordTs: t.recordTs }));
+        records.push({ topic: next.topic, partition: this.route_(item.doc, next), key: item.doc.id, value });
+      } else {
+        const d = keepDecision(item, this.pipeline.paramsHash, item.evidence ?? {});
+        decisions.push(d);
+        recordTimestamps.push(t.recordTs);
+        kept++;
+        records.push({ topic: topics.decisions, key: item.doc.id, value: c.decision.encode(d) });
+        records.push({
+          topic: topics.kept, key: item.doc.id,
+          value: topics.keptWithVectors && item.vector ? c.embeddedDocument.encode(toEnvelope({ item, key: t.key, recordTs: t.recordTs })) : c.document.encode(item.doc),
+        });
+      }
+    });
+    if (this.embed && topics.embeddings) {
+      for (const e of this.embed.store.drainNew()) {
+        records.push({ topic: topics.embeddings, partition: this.ctx.idPartition(e.id, this.sub.input.partitions), key: e.id, value: c.embedding.encode(e) });
+      }
+    }
+    return { records, decisions, kept, dead, recordTimestamps, forwarded };
+  }
+
+  private route_(doc: CrawledDocument, next: NonNullable<Subtopology['next']>): number {
+    if (next.key === 'single') return 0;
+    if (next.key === 'id') return this.ctx.idPartition(doc.id, next.partitions);
+    const h = this.ctx.hasher.h64(normalizeText(doc.text, { caseFold: this.ctx.exactCaseFold }));
+    return Number(BigInt(`0x${h}`) % BigInt(next.partitions));
+  }
+
+  private changelogs(records: OutRecord[]): void {
+    for (const s of this.stores) {
+      for (const ch of s.drainChanges()) records.push({ topic: this.ctx.topics.changelog(s.name), partition: this.partition, key: ch.key, value: ch.value });
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import '../../src/io/kafka/kafkajs-fix.js';
+import kafkajs from 'kafkajs';
+import { cli, readJsonl, root, sharedData, tempDir } from '../helpers.js';
+import { brokers } from './kafka-helpers.js';
+
+type Doc = { id: string; text: string; [k: string]: unknown };
+
+/** BBC news and the web corpora (and the plagiarism set: near-duplicates), ids prefixed by corpus so they never collide. */
+export function mixedCorpus(files: readonly string[] = ['bbc-news-2225.jsonl', 'web/c4-en-1k.jsonl', 'web/cc-wet-697.jsonl', 'web/fineweb-300.jsonl', 'plagiarism-clough-100.jsonl']): { path: string; docs: Doc[] } {
+  const docs: Doc[] = [];
+  for (const f of files) {
+    const tag = f.replace(/^web\//, '').replace(/\.jsonl$/, '');
+    for (const d of readJsonl<Doc>(sharedData(f))) if (typeof d.text === "string" && d.text.trim() !== "") docs.push({ ...d, id: `${tag}:${d.id}` });
+  }
+  const path = join(tempDir('d4-mixed-'), 'mixed.jsonl');
+  writeFileSync(path, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  return { path, docs };
+}
+
+export interface CrawlRecord { id: string; partition: number; offset: number; timestamp: number }
+
+/** Every record of a crawl topic with its partition, offset and timestamp (read with kafkajs, as any consumer would). */
+export async function readCrawl(topic: string, expected: number): Promise<CrawlRecord[]> {
+  const kafka = new kafkajs.Kafka({ brokers: brokers().split(','), logLevel: kafkajs.logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}` });
+  const out: CrawlRecord[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out.push({ id: message.key!.toString('utf8'), partition, offset: Number(message.offset), timestamp: Number(message.timestamp) });
+        if (out.length >= expected) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+/**
+ * The one order of the runtime (src/topology/reorder.ts): record timestamp made monotonic per
+ * partition, then partition, then offset.
+ */
+export function globalOrder(records: readonly CrawlRecord[]): CrawlRecord[] {
+  const byPartition = new Map<number, CrawlRecord[]>();
+  for (const r of records) (byPartition.get(r.partition) ?? byPartition.set(r.partition, []).get(r.partition)!).push(r);
+  const keyed: { r: CrawlRecord; ts: number }[] = [];
+  for (const list of byPartition.values()) {
+    list.sort((a, b) => a.offset - b.offset);
+    let clock = -Infinity;
+    for (const r of list) { clock = Math.max(clock, r.timestamp); keyed.push({ r, ts: clock }); }
+  }
+  keyed.sort((a, b) => a.ts - b.ts || a.r.partition - b.r.partition || a.r.offset - b.r.offset);
+  return keyed.map((k) => k.r);
+}
+
+export interface Worker { readonly child: ChildProcess; stderr: string; stdout: string; readonly exited: Promise<number | null> }
+
+export function startWorker(args: readonly string[], env: Record<string, string> = {}): Worker {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers(), ...env } });
+  const w: Worker = {
+    child, stderr: '', stdout: '',
+    exited: new Promise((resolve) => child.once('close', (code) => resolve(code))),
+  };
+  child.stderr!.on('data', (d: Buffer) => { w.stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => { w.stdout += d.toString(); });
+  return w;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
