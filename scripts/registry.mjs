@@ -13,6 +13,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,10 @@ const DEFAULT_PORT = 18081;
 const START_TIMEOUT_MS = 120_000;
 const API = '/apis/ccompat/v7';
 const RUNTIME = process.env.D4_REGISTRY_DIR ? path.resolve(process.env.D4_REGISTRY_DIR) : path.join(ROOT, '.d4', 'registry');
+// up --https <keystore.p12>: TLS only (no plain HTTP port), the keystore's password from
+// $D4_REGISTRY_KEYSTORE_PASSWORD (handed to Quarkus through its environment, not the command line).
+const HTTPS_AT = process.argv.indexOf('--https');
+const KEYSTORE = HTTPS_AT > 0 ? process.argv[HTTPS_AT + 1] : undefined;
 const F = {
   pid: path.join(RUNTIME, 'registry.pid'),
   json: path.join(RUNTIME, 'registry.json'),
@@ -38,11 +43,13 @@ Apicurio Registry ${VERSION} on ${HOST} only, in-memory (a restart forgets every
 the Confluent-compatible API at http://${HOST}:<port>${API} (d4 --schema-registry <that URL>).
 
 Commands:
-  up      Start it in the background and wait until the API answers (at most ${START_TIMEOUT_MS / 1000} s); set
+  up [--https <keystore.p12>]
+          Start it in the background and wait until the API answers (at most ${START_TIMEOUT_MS / 1000} s); set
           the global compatibility to BACKWARD (Confluent's default; Apicurio's is NONE). If it already
           runs, print its URL. The first up downloads the distribution (~110 MB) with Maven into
           ~/.m2 and unpacks it into \${XDG_CACHE_HOME:-~/.cache}/d4stream/apicurio-registry-${VERSION};
-          later ups are offline. The last line printed is the base URL.
+          later ups are offline. The last line printed is the base URL. --https: TLS only, with
+          that PKCS12 keystore (password in $D4_REGISTRY_KEYSTORE_PASSWORD).
   down    Stop it (SIGTERM, then SIGKILL after 20 s). Exit 0 also when nothing runs.
   status  Print whether it runs and its URL. Exit 0 if it answers, 1 if not.
 
@@ -93,7 +100,9 @@ function portFree(port) {
 
 function request(method, url, body) {
   return new Promise((resolve) => {
-    const req = http.request(url, { method, timeout: 3000, headers: body ? { 'content-type': 'application/vnd.schemaregistry.v1+json' } : {} }, (res) => {
+    const lib = url.startsWith('https:') ? https : http;
+    // Probing our own loopback server: its certificate is the one we gave it.
+    const req = lib.request(url, { method, timeout: 3000, rejectUnauthorized: false, headers: body ? { 'content-type': 'application/vnd.schemaregistry.v1+json' } : {} }, (res) => {
       let data = '';
       res.on('data', (d) => { data += d; });
       res.on('end', () => resolve({ status: res.statusCode, body: data }));
@@ -105,7 +114,8 @@ function request(method, url, body) {
   });
 }
 
-const baseUrl = (port) => `http://${HOST}:${port}${API}`;
+let scheme = 'http';
+const baseUrl = (port) => `${scheme}://${HOST}:${port}${API}`;
 const answers = async (port) => (await request('GET', `${baseUrl(port)}/subjects`)).status === 200;
 
 function javaBin() {
@@ -159,7 +169,9 @@ async function up() {
   const t0 = Date.now();
   fs.mkdirSync(RUNTIME, { recursive: true });
   const st = inspect();
+  if (st.json?.url?.startsWith('https:')) scheme = 'https';
   if (st.running && st.json?.port) {
+    if (Boolean(KEYSTORE) !== (scheme === 'https')) die(`the registry of ${RUNTIME} runs with ${scheme.toUpperCase()}: run down first, or use another D4_REGISTRY_DIR`);
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!(await answers(st.json.port))) {
       if (!pidAlive(st.pid) || Date.now() > deadline) die(`pid ${st.pid} runs but ${baseUrl(st.json.port)} does not answer; see ${F.log}`);
@@ -177,6 +189,14 @@ async function up() {
     if (++tries > 50) die(`no free port from ${DEFAULT_PORT} upwards; set D4_REGISTRY_PORT`);
     port += 2;
   }
+  let tlsArgs = [];
+  const env = { ...process.env };
+  if (KEYSTORE) {
+    if (!fs.existsSync(KEYSTORE)) die(`--https ${KEYSTORE}: no such keystore (PKCS12)`);
+    scheme = 'https';
+    tlsArgs = [`-Dquarkus.http.ssl-port=${port}`, '-Dquarkus.http.insecure-requests=disabled', `-Dquarkus.http.ssl.certificate.key-store-file=${path.resolve(KEYSTORE)}`];
+    env.QUARKUS_HTTP_SSL_CERTIFICATE_KEY_STORE_PASSWORD = process.env.D4_REGISTRY_KEYSTORE_PASSWORD ?? '';
+  }
   const out = fs.openSync(F.log, 'a');
   fs.writeSync(out, `\n=== ${new Date().toISOString()} starting Apicurio Registry ${VERSION} on ${HOST}:${port} ===\n`);
   const child = spawn(javaBin(), [
@@ -185,8 +205,9 @@ async function up() {
     `-Dquarkus.http.host=${HOST}`, `-Dquarkus.http.port=${port}`,
     // 3.3+ opens a management port on 0.0.0.0:9000 unless told otherwise.
     `-Dquarkus.management.host=${HOST}`, `-Dquarkus.management.port=${port + 1}`,
+    ...tlsArgs,
     '-jar', jar,
-  ], { cwd: RUNTIME, detached: true, stdio: ['ignore', out, out] });
+  ], { cwd: RUNTIME, detached: true, stdio: ['ignore', out, out], env });
   fs.closeSync(out);
   child.unref();
   fs.writeFileSync(F.pid, `${child.pid}\n`);
@@ -225,6 +246,7 @@ async function down() {
 
 async function status() {
   const st = inspect();
+  if (st.json?.url?.startsWith('https:')) scheme = 'https';
   if (!st.running || !st.json?.port || !(await answers(st.json.port))) {
     say(`registry: not running (dir ${RUNTIME})`);
     return 1;

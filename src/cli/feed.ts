@@ -17,8 +17,9 @@ export interface FeedCliOptions {
   readonly resume?: string;
   /** A port, as typed (0-65535). */
   readonly serve?: string;
-  readonly bind?: string;
-  readonly tokenFile?: string;
+  readonly serveHost?: string;
+  readonly serveTokenFile?: string;
+  readonly metricsTokenFile?: string;
   readonly maxBatches?: number;
   readonly schemaId?: number;
   readonly maxDeadShare?: number;
@@ -132,7 +133,7 @@ async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource
   const { serveFeed } = await import('../io/http/feed-server.js');
   const observed = opts.metricsPort === undefined ? undefined : await feedMetrics(opts);
   const { httpAccess, describeAccess } = await import('../io/http/access.js');
-  const access = httpAccess(opts);
+  const access = httpAccess({ ...(opts.serveHost ? { bind: opts.serveHost } : {}), ...(opts.serveTokenFile ? { tokenFile: opts.serveTokenFile } : {}) });
   const server = await serveFeed({
     port,
     host: access.host,
@@ -145,7 +146,7 @@ async function serve(port: number, opts: FeedCliOptions, source: KafkaFeedSource
     },
     log,
   }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new ConfigError(`--serve ${port}: cannot listen on ${access.host}:${port} (${e.code}); pick another port (0 for any free one) or --bind address`);
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new ConfigError(`--serve ${port}: cannot listen on ${access.host}:${port} (${e.code}); pick another port (0 for any free one) or --serve-host <address>`);
     throw e;
   });
   log(`serving ${server.url} (NDJSON, one batch per line; ?resume=<checkpoint> to continue; ${describeAccess(access)}; Ctrl-C stops)`);
@@ -167,8 +168,10 @@ async function feedMetrics(opts: FeedCliOptions) {
   const { FeedMetrics, feedView } = await import('../observe/feed-metrics.js');
   const { MetricsServer } = await import('../observe/server.js');
   const metrics = new FeedMetrics();
-  const server = new MetricsServer(metrics, { port: opts.metricsPort!, title: `feed ${opts.topic}`, view: feedView, ...(opts.metricsHost ? { host: opts.metricsHost } : {}) });
+  const { httpAccess, describeAccess } = await import('../io/http/access.js');
+  const access = httpAccess({ ...(opts.metricsHost ? { bind: opts.metricsHost } : {}), ...(opts.metricsTokenFile ? { tokenFile: opts.metricsTokenFile } : {}) });
+  const server = new MetricsServer(metrics, { port: opts.metricsPort!, title: `feed ${opts.topic}`, view: feedView, host: access.host, ...(access.token ? { token: access.token } : {}) });
   const url = await server.start();
-  log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/)`);
+  log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/; ${describeAccess(access)})`);
   return { metrics, server };
 }

@@ -63,6 +63,7 @@ inputOptions(program.command('curate'), 'documents per batch: bounds memory, and
   .option('--report', 'also write <out>/report.html (see d4 report); its path is printed on stderr')
   .option('--metrics-port <port>', 'serve Prometheus metrics and the live dashboard while curating, as d4 run does (0: any free port)', portArg('--metrics-port'))
   .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
+    .option('--metrics-token-file <file>', `metrics server: require "Authorization: Bearer <token>" (all but /healthz), the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .option('--metrics-hold <ms>', 'after the run, keep serving the final metrics this long', positiveInt('--metrics-hold'))
   .addHelpText('after', `
 Stages:
@@ -155,6 +156,7 @@ function kafkaRunOptions(c: Command): Command {
     .option('--json', 'print the final summary as one JSON line')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a live dashboard at / (0: any free port; the address is logged)', portArg('--metrics-port'))
     .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1, loopback only)')
+    .option('--metrics-token-file <file>', `metrics server: require "Authorization: Bearer <token>" (all but /healthz), the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
     .option('--metrics-hold <ms>', 'after the run ends, keep serving the final metrics this long (so a last scrape sees the totals)', positiveInt('--metrics-hold'));
 }
 
@@ -223,11 +225,12 @@ program.command('feed')
   .option('--seed <seed>', 'shuffle seed, any string (default "0"); each epoch shuffles differently from the same seed')
   .option('--resume <checkpoint>', 'continue after the batch that carried this checkpoint; seed, shuffle buffer and batching come from it (giving different ones is an error)')
   .option('--serve <port>', 'serve the batches as NDJSON at http://127.0.0.1:<port>/batches?resume=<checkpoint> instead of printing them (0: any free port; the address is printed on stderr); runs until SIGINT/SIGTERM')
-  .option('--bind <address>', 'with --serve: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface); say so explicitly, and consider a token')
-  .option('--token-file <file>', `with --serve: require "Authorization: Bearer <token>", the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
+  .option('--serve-host <address>', 'with --serve: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface); consider --serve-token-file')
+  .option('--serve-token-file <file>', `with --serve: require "Authorization: Bearer <token>", the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .option('--max-batches <n>', 'stop after this many batches (per request with --serve)', positiveInt('--max-batches'))
   .option('--metrics-port <port>', 'with --serve: Prometheus metrics (batches, documents, tokens served) at http://127.0.0.1:<port>/metrics, /healthz, /readyz and a dashboard at / (0: any free port)', portArg('--metrics-port'))
   .option('--metrics-host <address>', 'address the metrics server listens on (default 127.0.0.1)')
+    .option('--metrics-token-file <file>', `metrics server: require "Authorization: Bearer <token>" (all but /healthz), the token being this file's one line (default: $D4_HTTP_TOKEN if set)`)
   .addOption(schemaIdOption())
   .addOption(schemaRegistryOption())
   .addOption(maxDeadShareOption())

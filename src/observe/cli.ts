@@ -3,12 +3,15 @@ import type { SemanticReport } from '../stages/semantic/semantic.js';
 import type { PrototypeReport } from '../stages/prototype/prototype.js';
 import { RunMetrics } from './metrics.js';
 import { MetricsServer } from './server.js';
+import { describeAccess, httpAccess } from '../io/http/access.js';
 
 export interface ObserveCliOptions {
   /** --metrics-port: serve /metrics, /healthz, /readyz and the dashboard on this port (0: any free one). */
   readonly metricsPort?: number;
   /** --metrics-host: the address to listen on (default 127.0.0.1). */
   readonly metricsHost?: string;
+  /** --metrics-token-file (else $D4_HTTP_TOKEN): require this bearer token. */
+  readonly metricsTokenFile?: string;
   /** --metrics-hold: keep serving this many ms after the run ended, so a last scrape sees the totals. */
   readonly metricsHold?: number;
 }
@@ -24,14 +27,15 @@ export class Observation {
   static async start(opts: ObserveCliOptions, title: string, log: (m: string) => void): Promise<Observation> {
     if (opts.metricsPort === undefined) return new Observation(undefined, undefined, 0, undefined);
     const metrics = new RunMetrics();
-    const server = new MetricsServer(metrics, { port: opts.metricsPort, title, ...(opts.metricsHost ? { host: opts.metricsHost } : {}) });
+    const access = httpAccess({ ...(opts.metricsHost ? { bind: opts.metricsHost } : {}), ...(opts.metricsTokenFile ? { tokenFile: opts.metricsTokenFile } : {}) });
+    const server = new MetricsServer(metrics, { port: opts.metricsPort, title, host: access.host, ...(access.token ? { token: access.token } : {}) });
     const url = await server.start().catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
         throw new ConfigError(`--metrics-port ${opts.metricsPort}: cannot listen on ${opts.metricsHost ?? '127.0.0.1'}:${opts.metricsPort} (${e.code}); pick another port, or 0 for any free one`);
       }
       throw e;
     });
-    log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/)`);
+    log(`metrics at ${url}/metrics (health ${url}/healthz, readiness ${url}/readyz, dashboard ${url}/; ${describeAccess(access)})`);
     return new Observation(metrics, server, opts.metricsHold ?? 0, url);
   }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { dashboardView, seriesKey, type PageView, type Sample } from './views.js';
 import { renderPage } from './page.js';
+import { authorized } from '../io/http/access.js';
 
 /** What a server exposes: a registry, and a phase that says whether the process is ready. */
 export interface Observed {
@@ -16,6 +17,8 @@ export interface MetricsServerOptions {
   readonly port: number;
   /** Loopback unless told otherwise: the metrics say what the corpus holds. */
   readonly host?: string;
+  /** When set, everything but /healthz needs `Authorization: Bearer <token>` (401 otherwise). */
+  readonly token?: string;
   /** What the dashboard's subtitle says (topology, application id). */
   readonly title?: string;
   /** Seconds between two samples of the dashboard's history. */
@@ -98,6 +101,10 @@ export class MetricsServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, 405, 'text/plain', 'GET only\n');
+    if (path !== '/healthz' && !authorized(req, this.options.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="d4 metrics"');
+      return this.send(res, 401, 'text/plain', 'this endpoint needs "Authorization: Bearer <token>"\n');
+    }
     switch (path) {
       case '/metrics':
         return this.send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());

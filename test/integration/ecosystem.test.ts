@@ -74,6 +74,11 @@ test('registry: BBC produced and curated with --schema-registry; the Python Avro
   const kept = new Set(decisions.filter((d) => d.value.keep).map((d) => d.value.id));
   assert.deepEqual(new Set(curated.map((d) => d.value.id)), kept);
 
+  // d4's own readers of the curated topic resolve the ids too.
+  const out = tempDir();
+  await d4(['export', '--topic', t.curated, '--out', out, ...reg]);
+  assert.equal(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).documents, 2125);
+
   // kcat sees the Confluent framing raw: magic byte 0 and the subject's id in every value.
   const raw = kcatRecords(kcatRaw(brokers(), t.decisions));
   assert.equal(raw.length, 2225);

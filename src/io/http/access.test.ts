@@ -52,3 +52,19 @@ test('feed server with a token: 401 without it, the batches with it, /healthz op
     await server.close();
   }
 });
+
+test('metrics server with a token: /metrics and the dashboard need it, /healthz does not', async () => {
+  const { Registry } = await import('prom-client');
+  const { MetricsServer } = await import('../../observe/server.js');
+  const server = new MetricsServer({ registry: new Registry(), phase: 'running', startedAt: Date.now(), isReady: () => true }, { port: 0, token: 'm-tok' });
+  const url = await server.start();
+  try {
+    assert.equal((await fetch(`${url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${url}/`)).status, 401);
+    assert.equal((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer m-tok' } })).status, 200);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  } finally {
+    await server.close();
+  }
+});

@@ -110,3 +110,28 @@ test('explainConnectError: SASL refusals name the user, mechanism and file; othe
   const other = new Error('something else');
   assert.equal(explainConnectError(other, ['b:9093'], c), other);
 });
+
+test('JKS and PKCS12 stores are read through the JDK\'s keytool, passwords passed in its environment', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'd4-jks-'));
+  const pass = 'store-pass-123';
+  const kt = (args: string[]) => {
+    const r = spawnSync('keytool', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, P: pass } });
+    assert.equal(r.status, 0, `keytool ${args[0]}: ${r.stdout}${r.stderr}`);
+  };
+  kt(['-genkeypair', '-alias', 'client', '-keyalg', 'RSA', '-keysize', '2048', '-dname', 'CN=client', '-validity', '2', '-keystore', 'client.jks', '-storetype', 'JKS', '-storepass:env', 'P', '-keypass:env', 'P']);
+  kt(['-exportcert', '-rfc', '-alias', 'client', '-keystore', 'client.jks', '-storepass:env', 'P', '-file', 'client.pem']);
+  kt(['-importcert', '-noprompt', '-alias', 'ca', '-file', 'client.pem', '-keystore', 'trust.jks', '-storetype', 'JKS', '-storepass:env', 'P']);
+  kt(['-importcert', '-noprompt', '-alias', 'ca', '-file', 'client.pem', '-keystore', 'trust.p12', '-storetype', 'PKCS12', '-storepass:env', 'P']);
+  const { readFileSync } = await import('node:fs');
+  const pem = readFileSync(join(dir, 'client.pem'), 'utf8').trim().replace(/\r/g, '');
+  for (const [store, type] of [['trust.jks', 'JKS'], ['trust.p12', 'PKCS12']]) {
+    const c = buildClientConfig(parseProperties(`security.protocol=SSL\nssl.truststore.location=${store}\nssl.truststore.type=${type}\nssl.truststore.password=${pass}`), join(dir, 'c.properties'));
+    assert.deepEqual(c.tls?.ca?.map((x) => x.replace(/\r/g, '')), [pem], type);
+  }
+  const k = buildClientConfig(parseProperties(`security.protocol=SSL\nssl.keystore.location=client.jks\nssl.keystore.type=JKS\nssl.keystore.password=${pass}\nssl.key.password=${pass}`), join(dir, 'c.properties'));
+  assert.ok(k.tls?.pfx && k.tls.pfx.length > 0, 'JKS keystore converted to PKCS12 for Node');
+  const tls = await import('node:tls');
+  assert.doesNotThrow(() => tls.createSecureContext({ pfx: k.tls!.pfx, passphrase: k.tls!.passphrase }), 'Node reads the converted keystore');
+  assert.throws(() => buildClientConfig(parseProperties('security.protocol=SSL\nssl.truststore.location=trust.jks\nssl.truststore.password=wrong-one'), join(dir, 'c.properties')), (e: Error) => e instanceof KafkaConfigError && /keytool cannot read it/.test(e.message) && !e.message.includes('wrong-one'));
+});

@@ -315,10 +315,12 @@ function keytoolToPkcs12(store: string, storePassword: string | undefined, keyPa
   const tmp = mkdtempSync(join(tmpdir(), 'd4-keystore-'));
   try {
     const dest = join(tmp, 'client.p12');
+    // A whole-store import (no -srcalias) takes no key password: keytool expects the key to be
+    // protected by the store password (as Kafka's own tooling makes them).
+    if (keyPassword && keyPassword !== storePassword) throw new KafkaConfigError(`${what}: a JKS keystore whose ssl.key.password differs from ssl.keystore.password cannot be converted for Node; use a PKCS12 or PEM keystore`);
     keytool(['-importkeystore', '-noprompt', '-srckeystore', store, '-srcstoretype', 'JKS', '-srcstorepass:env', 'D4_SRCPASS',
-      ...(keyPassword ? ['-srckeypass:env', 'D4_KEYPASS'] : []),
       '-destkeystore', dest, '-deststoretype', 'PKCS12', '-deststorepass:env', 'D4_SRCPASS'],
-    { D4_SRCPASS: storePassword, ...(keyPassword ? { D4_KEYPASS: keyPassword } : {}) }, what);
+    { D4_SRCPASS: storePassword }, what);
     return readFileSync(dest);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -72,7 +72,13 @@ export function schemaRegistry(url: string, settings: RegistrySettings = activeC
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 15 s'), { code: 'ETIMEDOUT' })));
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new SchemaRegistryError(`schema registry ${shown} did not answer ${method} ${path} (${e.code ?? e.message})`, 0, true)));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // A certificate the client does not trust will not heal by retrying.
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(e.code ?? '')) {
+        return reject(new SchemaRegistryError(`TLS: schema registry ${shown} was refused (${e.code}: ${e.message}); set schema.registry.ssl.truststore.location (or schema.registry.ssl.ca.location) in the client config (--kafka-config) to the CA that signed its certificate`, 0, false));
+      }
+      reject(new SchemaRegistryError(`schema registry ${shown} did not answer ${method} ${path} (${e.code ?? e.message})`, 0, true));
+    });
     if (payload) req.write(payload);
     req.end();
   });
