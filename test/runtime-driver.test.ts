@@ -23,7 +23,7 @@ async function driver(window = 32) {
   const plan = planSubtopologies('app', { topic: 'crawl', partitions: P }, stages);
   const newTask = async (sub: Subtopology, partition: number) => new Task(sub, partition, composePipeline(await buildStages(sub.stages, { hasher }), hasher), {
     topics: { app: 'app', decisions: 'decisions', kept: 'kept', deadLetter: 'dlq', keptWithVectors: false, changelog: MemoryDriver.changelog },
-    codecs: c, sourceFormat: 'avro', decode: { idField: 'id', textField: 'text', maxBytes: 1_000_000 }, hasher, exactCaseFold: false,
+    codecs: c, sourceFormat: 'avro', window: 32, decode: { idField: 'id', textField: 'text', maxBytes: 1_000_000 }, hasher, exactCaseFold: false,
     idPartition: (id, n) => id.length % n, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
     ...(upstreamWork(plan[sub.index + 1]) ? { prepareNext: upstreamWork(plan[sub.index + 1])! } : {}),
   });

@@ -56,6 +56,8 @@ export interface StageDefinition<O extends Record<string, unknown> = Record<stri
    * forwarded to the stage's sub-topology. Its result must be what the stage would compute itself.
    */
   upstream?(options: O): ((item: DocItem) => DocItem) | undefined;
+  /** Decisions depend on which documents share a batch (mini-batch clustering, per-batch quotas): fed in fixed chunks of the crawl order. */
+  readonly windowed?: boolean;
   build(id: string, options: O, deps: StageDeps): BuiltStage | Promise<BuiltStage>;
 }
 

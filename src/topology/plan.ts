@@ -18,9 +18,11 @@ import type { Partitioning } from '../stages/stage.js';
  *     share it;
  *   - an `any` stage after a `single` one (embed after near) fans out again, keyed by document id.
  *
- * Sub-topologies fed by the crawl order (`ordered`) release documents to their stages in that
- * order, whatever the interleaving of their input (watermarks, see reorder.ts), so that "first
- * seen" is the same for every number of workers. With one input partition nothing is cut.
+ * Every sub-topology after the source releases documents to its stages in the crawl order,
+ * whatever the interleaving of its input (watermarks, see reorder.ts), so that "first seen" is
+ * the same for every number of workers; stages whose decisions depend on the batch (`windowed`:
+ * the selection stages) get them in chunks of the window size in that order, so they decide the
+ * same too. With one input partition nothing is cut.
  */
 export interface Subtopology {
   /** 0, 1, … in data-flow order; tasks are named `<index>_<partition>`. */
@@ -51,19 +53,15 @@ export function planSubtopologies(app: string, source: { topic: string; partitio
     if (joins) current.stages.push(s);
     else groups.push({ partitioning: p, stages: [s] });
   }
-  // The ordered chain: from the source through every text-hash or single sub-topology until the
-  // first fan-out (any after single): documents reach exact and near in the crawl order.
-  let ordered = true;
   const out: Subtopology[] = [];
   groups.forEach((g, i) => {
     const name = i === 0 ? 'source' : g.stages[0]!.id;
     const partitions = g.partitioning === 'single' ? 1 : P;
-    if (i > 0 && g.partitioning === 'any') ordered = false;
     const nextGroup = groups[i + 1];
     out.push({
       index: i, name, stages: g.stages, partitioning: g.partitioning,
       input: i === 0 ? { topic: source.topic, partitions: P, internal: false } : { topic: repartitionTopic(app, name), partitions, internal: true },
-      ordered: i > 0 && ordered,
+      ordered: i > 0,
       upstreamTasks: i === 0 ? 0 : out[i - 1]!.input.partitions,
       ...(nextGroup ? {
         next: {

@@ -121,20 +121,25 @@ export class ReorderBuffer implements StateStore {
     return min ?? MIN_KEY;
   }
 
-  /** Removes and returns, in key order, every held document at or below the threshold. */
-  release(): Buffered[] {
+  /**
+   * Removes and returns, in key order, the held documents at or below the threshold. With
+   * `chunk`, only whole chunks of that many documents leave (the rest waits for more), unless the
+   * threshold comes from idle watermarks (the crawl is caught up): then everything leaves.
+   */
+  release(chunk?: number): Buffered[] {
     const t = this.threshold();
-    if (compareKeys(t, this.released) > 0) this.released = t;
-    const out: Buffered[] = [];
-    for (const [k, b] of this.docs) {
-      if (compareKeys(b.key, t) <= 0) {
-        out.push(b);
-        this.docs.delete(k);
-        this.heldBytes -= b.value.length + 64;
-        this.pending.push({ key: k, value: null });
-      }
+    let ready = [...this.docs.values()].filter((b) => compareKeys(b.key, t) <= 0).sort((a, b) => compareKeys(a.key, b.key));
+    if (chunk && t[2] !== IDLE_OFFSET) ready = ready.slice(0, ready.length - (ready.length % chunk));
+    const all = ready.length === [...this.docs.values()].filter((b) => compareKeys(b.key, t) <= 0).length;
+    const upTo = all ? t : ready.at(-1)?.key;
+    if (upTo && compareKeys(upTo, this.released) > 0) this.released = upTo;
+    for (const b of ready) {
+      const k = docKey(b.key);
+      this.docs.delete(k);
+      this.heldBytes -= b.value.length + 64;
+      this.pending.push({ key: k, value: null });
     }
-    return out.sort((a, b) => compareKeys(a.key, b.key));
+    return ready;
   }
 
   /** The last threshold released (what this task can promise downstream). */

@@ -71,6 +71,8 @@ export interface TaskContext {
   readonly idPartition: (id: string, partitions: number) => number;
   /** The sub-topology after this one is ordered: send watermarks to every partition of it. */
   readonly nextOrdered: boolean;
+  /** The window size: batch-sensitive stages (StageDefinition.windowed) get documents in chunks of it. */
+  readonly window: number;
   /** When too many of a source window's records fail to decode, stop before committing it. */
   readonly poisonGuard?: PoisonGuardOptions;
   /** What the next sub-topology's first stage lets this task do per forwarded document (see StageDefinition.upstream). */
@@ -97,12 +99,15 @@ export class Task {
   private readonly reorder?: ReorderBuffer;
   private readonly embed?: BuiltEmbedStage;
   private idleSentAt = -Infinity;
+  /** Batch-sensitive stages get the crawl order in chunks of this many documents. */
+  private readonly chunk?: number;
 
   constructor(readonly sub: Subtopology, readonly partition: number, readonly pipeline: Pipeline, private readonly ctx: TaskContext) {
     this.id = taskId(sub.index, partition);
     if (sub.index === 0) this.clock = new OrderClock('source-clock');
     if (sub.ordered) this.reorder = new ReorderBuffer(`${sub.name}-reorder`, sub.upstreamTasks);
     this.embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+    if (sub.stages.some((s) => stageDefinition(s.type).windowed)) this.chunk = ctx.window;
     this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
   }
 
@@ -194,7 +199,7 @@ export class Task {
       } else direct.push(decodeEnvelope(m.value, direct.length));
     }
     if (!this.reorder) return direct;
-    return this.reorder.release().map((b, seq) => decodeEnvelope(b.value, seq));
+    return this.reorder.release(this.chunk).map((b, seq) => decodeEnvelope(b.value, seq));
   }
 
   private lastWatermark?: OrderKey;

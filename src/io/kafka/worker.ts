@@ -210,7 +210,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       const sub = byTopic.get(topic)!;
       const pipeline = await o.buildPipeline(sub.stages);
       const task = new Task(sub, partition, pipeline, {
-        topics, codecs: c, sourceFormat: o.source.format, decode: o.decode, hasher: o.hasher,
+        topics, codecs: c, sourceFormat: o.source.format, decode: o.decode, hasher: o.hasher, window: o.window,
         exactCaseFold: exact?.options['caseFold'] === true, idPartition, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
         ...withPrepare(upstreamWork(plan[sub.index + 1])),
         ...(o.poisonGuard ? { poisonGuard: o.poisonGuard } : {}),

@@ -169,6 +169,7 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
   options: optionsSchema,
   stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`],
   partitioning: 'single',
+  windowed: true,
   build(id, options, deps) {
     const c = resolveCentroidOptions(options);
     const params = { ...options, ...c };

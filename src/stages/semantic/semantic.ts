@@ -149,6 +149,7 @@ export const semanticStage: StageDefinition<SemanticStageOptions> = {
   options: optionsSchema,
   stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-index`, `${id}-counts`],
   partitioning: 'single',
+  windowed: true,
   build(id, options, deps) {
     const factory = deps.annIndex;
     if (typeof factory !== 'function') {
