@@ -9,8 +9,6 @@
 // Figures are documents/s from the start of a run to its last commit (start-up included, the
 // final idle wait excluded). Never fails on time. Last line: one JSON object.
 // Needs a broker: $D4_KAFKA_BROKERS, else it starts the project's (scripts/kafka.mjs up).
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
@@ -18,20 +16,15 @@ import { parseTopology, embeddingsTopicOf } from '../../src/topology/topology.js
 import { topologyRuntime } from '../../src/cli/kafka-commands.js';
 import { runWorker } from '../../src/io/kafka/worker.js';
 import { produceFile } from '../../src/io/kafka/topic-io.js';
+import { bootstrap, root } from '../broker.js';
 import { benchDocuments, measureFeed, writeBenchTopic } from './feed-bench.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
+
 const corpus = join(root, '..', 'shared', 'data', 'web', 'c4-en-1k.jsonl');
 
-function brokers(): string[] {
-  if (process.env.D4_KAFKA_BROKERS) return process.env.D4_KAFKA_BROKERS.split(',');
-  const up = spawnSync(process.execPath, [join(root, 'scripts', 'kafka.mjs'), 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (up.status !== 0) throw new Error('could not start the broker (node scripts/kafka.mjs up)');
-  return [JSON.parse(readFileSync(join(root, '.d4', 'kafka', 'broker.json'), 'utf8')).bootstrap as string];
-}
 
 async function main() {
-  const b = brokers();
+  const b = bootstrap().split(',');
   const ns = `bench-replay-${randomUUID().slice(0, 8)}`;
   const topology = parseTopology(`
 name: ${ns}

@@ -4,21 +4,15 @@
 // time; the last line is JSON.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootstrap, root } from '../broker.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const arg = process.argv.indexOf('--records');
 const RECORDS = arg > 0 ? Number(process.argv[arg + 1]) : 10_000;
 
-function brokers(): string {
-  if (process.env.D4_KAFKA_BROKERS) return process.env.D4_KAFKA_BROKERS;
-  const up = spawnSync(process.execPath, [join(root, 'scripts', 'kafka.mjs'), 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (up.status !== 0) throw new Error('could not start the broker (node scripts/kafka.mjs up)');
-  return (JSON.parse(readFileSync(join(root, '.d4', 'kafka', 'broker.json'), 'utf8')) as { bootstrap: string }).bootstrap;
-}
 
 const docs = (n: number, from: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `doc-${from + i}`, text: `document ${from + i}: ${'lorem ipsum dolor sit amet '.repeat(3)}${from + i}` })).join('\n') + '\n';
 
@@ -54,7 +48,7 @@ function firstCommit(yaml: string, env: NodeJS.ProcessEnv, stopAfter: boolean): 
 }
 
 async function main() {
-  const b = brokers();
+  const b = bootstrap();
   const env = { ...process.env, D4_KAFKA_BROKERS: b };
   const ns = `bench-restart-${randomUUID().slice(0, 8)}`;
   const dir = mkdtempSync(join(tmpdir(), 'd4-bench-restart-'));

@@ -3,11 +3,12 @@
 // against the same worker on a 1-partition topic (nothing cut: one task runs both stages, the
 // single-process path), and the near index sub-topology's own rate. Prints; never fails on time;
 // the last line is JSON. Options: --copies N (the corpus N times, fresh ids; default 3).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootstrap, root } from '../broker.js';
 import '../../src/io/kafka/kafkajs-fix.js';
 import kafkajs from 'kafkajs';
 import { createHasher } from '../../src/stages/text/hash.js';
@@ -16,18 +17,11 @@ import { nearStage } from '../../src/stages/near/near.js';
 import { composePipeline } from '../../src/topology/pipeline.js';
 import { origin, type DocItem } from '../../src/records/item.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const shared = join(root, '..', 'shared', 'data');
 const copiesArg = process.argv.indexOf('--copies');
 const COPIES = copiesArg > 0 ? Number(process.argv[copiesArg + 1]) : 3;
 
-function brokers(): string {
-  if (process.env.D4_KAFKA_BROKERS) return process.env.D4_KAFKA_BROKERS;
-  const up = spawnSync(process.execPath, [join(root, 'scripts', 'kafka.mjs'), 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (up.status !== 0) throw new Error('could not start the broker (node scripts/kafka.mjs up)');
-  return (JSON.parse(readFileSync(join(root, '.d4', 'kafka', 'broker.json'), 'utf8')) as { bootstrap: string }).bootstrap;
-}
 
 type Doc = { id: string; text: string };
 function corpus(): Doc[] {
@@ -104,7 +98,7 @@ async function nearIndexRate(docs: Doc[]): Promise<{ index: number; sign: number
 }
 
 async function main() {
-  const b = brokers();
+  const b = bootstrap();
   const docs = corpus();
   const input = join(mkdtempSync(join(tmpdir(), 'd4-bench-scale-in-')), 'crawl.jsonl');
   writeFileSync(input, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
