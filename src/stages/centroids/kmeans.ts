@@ -153,8 +153,7 @@ function seedDotProducts(points: readonly Float32Array[], dim: number): (seed: F
     const f = kernel.f32;
     f.set(seed, at.query >> 2);
     kernel.i32[at.pointers >> 2] = at.query;
-    kernel.i32[(at.pointers >> 2) + 1] = at.query;
-    kernel.gemm(at.pointers, 2, at.rows, nPad, stride * 4, at.out, nPad);
+    kernel.gemm(at.pointers, 1, at.rows, nPad, stride * 4, at.out, nPad);
     value.set(kernel.f32.subarray(at.out >> 2, (at.out >> 2) + n));
     const ns = norm(seed);
     for (let p = 0; p < n; p++) {

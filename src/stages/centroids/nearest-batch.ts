@@ -95,8 +95,7 @@ export class RowMatrix {
         f.set(vectors[c0 + t]!, at >> 2);
         ptr[(s.pointers >> 2) + t] = at;
       }
-      if (m & 1) ptr[(s.pointers >> 2) + m] = s.queries + (m - 1) * strideBytes;
-      this.kernel.gemm(s.pointers, m + (m & 1), this.rowsAt, this.kPad, strideBytes, s.out, this.kPad);
+      this.kernel.gemm(s.pointers, m, this.rowsAt, this.kPad, strideBytes, s.out, this.kPad);
       f = this.kernel.f32;
       for (let t = 0; t < m; t++) {
         const v = vectors[c0 + t]!;

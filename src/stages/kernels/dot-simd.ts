@@ -12,9 +12,9 @@
  * scalar `dot`: the decisions, and every similarity they report, are the scalar path's, bit for bit.
  *
  * (func (export "gemm") (param $qp $nq $r $nr $dimb $out $ldo i32)
- *   ;; $qp: $nq (even) i32 addresses of query rows; $r: $nr (a multiple of 4) rows of $dimb bytes
+ *   ;; $qp: $nq i32 addresses of query rows; $r: $nr (a multiple of 4) rows of $dimb bytes
  *   ;; (a multiple of 16); out[i·$ldo + j] = q_i · r_j as float32
- *   for $i = 0; $i < $nq; $i += 2:                  ;; two queries ...
+ *   for $i = 0; $i + 2 ≤ $nq; $i += 2:              ;; two queries (the last of an odd count alone) ...
  *     $qa, $qb = i32.load $qp+4·$i, +4·$i+4
  *     for $j = 0; $j < $nr; $j += 4:                ;; ... against four rows: 8 accumulators
  *       acc0..acc7 = 0
@@ -37,47 +37,67 @@ const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
 const X = 19, Y = 20, AV = 21, ACC = 22;
 
-function gemmBody(): number[] {
+/** The loop over the rows for one pair of queries (or, with `pair` false, the last single one). */
+function rowLoop(pair: boolean): number[] {
   const t4 = [0, 1, 2, 3];
   const hsum = (acc: number) => [
     ...op.get(acc), ...op.f32x4extractLane(0), ...op.get(acc), ...op.f32x4extractLane(1), ...op.f32add,
     ...op.get(acc), ...op.f32x4extractLane(2), ...op.get(acc), ...op.f32x4extractLane(3), ...op.f32add, ...op.f32add,
   ];
+  // One step: 16 bytes of both queries against the four rows. (Unrolling this twice, with
+  // immediate load offsets, measured no faster on V8 11.)
+  const step = (offset: number) => [
+    ...op.get(QA), ...op.get(P), ...op.i32add, ...op.v128load(offset), ...op.set(X),
+    ...(pair ? [...op.get(QB), ...op.get(P), ...op.i32add, ...op.v128load(offset), ...op.set(Y)] : []),
+    ...t4.flatMap((t) => [
+      ...op.get(R0 + t), ...op.get(P), ...op.i32add, ...op.v128load(offset), ...op.set(AV),
+      ...op.get(ACC + t), ...op.get(X), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + t),
+      ...(pair ? [...op.get(ACC + 4 + t), ...op.get(Y), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + 4 + t)] : []),
+    ]),
+  ];
   return [
-    ...op.get(LDO), ...op.i32const(2), ...op.i32shl, ...op.set(LDOB),
-    ...op.i32const(0), ...op.set(I),
-    ...op.block, ...op.loop,
-    ...op.get(I), ...op.get(NQ), ...op.i32geU, ...op.brIf(1),
-    ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.tee(QA), ...op.i32load(4), ...op.set(QB),
-    ...op.get(QA), ...op.i32load(0), ...op.set(QA),
-    ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.tee(OA), ...op.get(LDOB), ...op.i32add, ...op.set(OB),
     ...op.get(R), ...op.set(R0),
     ...op.i32const(0), ...op.set(J),
     ...op.block, ...op.loop,
     ...op.get(J), ...op.get(NR), ...op.i32geU, ...op.brIf(1),
     ...[1, 2, 3].flatMap((t) => [...op.get(R0 + t - 1), ...op.get(DIMB), ...op.i32add, ...op.set(R0 + t)]),
-    ...t4.flatMap((t) => [...op.v128zero, ...op.set(ACC + t), ...op.v128zero, ...op.set(ACC + 4 + t)]),
+    ...t4.flatMap((t) => [...op.v128zero, ...op.set(ACC + t), ...(pair ? [...op.v128zero, ...op.set(ACC + 4 + t)] : [])]),
     ...op.i32const(0), ...op.set(P),
     ...op.block, ...op.loop,
     ...op.get(P), ...op.get(DIMB), ...op.i32geU, ...op.brIf(1),
-    ...op.get(QA), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(X),
-    ...op.get(QB), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(Y),
-    ...t4.flatMap((t) => [
-      ...op.get(R0 + t), ...op.get(P), ...op.i32add, ...op.v128load(), ...op.set(AV),
-      ...op.get(ACC + t), ...op.get(X), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + t),
-      ...op.get(ACC + 4 + t), ...op.get(Y), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + 4 + t),
-    ]),
+    ...step(0),
     ...op.get(P), ...op.i32const(16), ...op.i32add, ...op.set(P),
     ...op.br(0), ...op.end, ...op.end,
     ...t4.flatMap((t) => [
       ...op.get(OA), ...op.get(J), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...hsum(ACC + t), ...op.f32store(4 * t),
-      ...op.get(OB), ...op.get(J), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...hsum(ACC + 4 + t), ...op.f32store(4 * t),
+      ...(pair ? [...op.get(OB), ...op.get(J), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...hsum(ACC + 4 + t), ...op.f32store(4 * t)] : []),
     ]),
     ...op.get(R0 + 3), ...op.get(DIMB), ...op.i32add, ...op.set(R0),
     ...op.get(J), ...op.i32const(4), ...op.i32add, ...op.set(J),
     ...op.br(0), ...op.end, ...op.end,
+  ];
+}
+
+function gemmBody(): number[] {
+  return [
+    ...op.get(LDO), ...op.i32const(2), ...op.i32shl, ...op.set(LDOB),
+    ...op.i32const(0), ...op.set(I),
+    // Pairs of queries while two are left.
+    ...op.block, ...op.loop,
+    ...op.get(I), ...op.i32const(2), ...op.i32add, ...op.get(NQ), 0x4b, ...op.brIf(1), // i32.gt_u: i + 2 > nq, done
+    ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.tee(QA), ...op.i32load(4), ...op.set(QB),
+    ...op.get(QA), ...op.i32load(0), ...op.set(QA),
+    ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.tee(OA), ...op.get(LDOB), ...op.i32add, ...op.set(OB),
+    ...rowLoop(true),
     ...op.get(I), ...op.i32const(2), ...op.i32add, ...op.set(I),
     ...op.br(0), ...op.end, ...op.end,
+    // The last query of an odd count, alone.
+    ...op.block,
+    ...op.get(I), ...op.get(NQ), ...op.i32geU, ...op.brIf(0),
+    ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.i32load(0), ...op.set(QA),
+    ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.set(OA),
+    ...rowLoop(false),
+    ...op.end,
   ];
 }
 
@@ -263,8 +283,8 @@ export class DotKernel {
   }
 
   /**
-   * out[i·ldo + j] ≈ q_i · r_j for the `nq` (even) queries whose addresses are the int32 values at
-   * `qp`, and `nr` (a multiple of 4) consecutive rows of `strideBytes` (a multiple of 16) from `r`.
+   * out[i·ldo + j] ≈ q_i · r_j for the `nq` queries whose addresses are the int32 values at `qp`,
+   * and `nr` (a multiple of 4) consecutive rows of `strideBytes` (a multiple of 16) from `r`.
    */
   gemm(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
     if (this.wasmGemm) {
@@ -334,5 +354,5 @@ export class DotKernel {
   }
 }
 
-/** Floats per stored row: the dimension rounded up to whole SIMD lanes (the padding is zero). */
+/** Floats per stored row: the dimension rounded up to whole SIMD vectors (the padding is zero). */
 export const strideOf = (dim: number): number => (dim + 3) & ~3;

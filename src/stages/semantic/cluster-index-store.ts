@@ -360,10 +360,9 @@ export class ClusterIndexStore implements StateStore {
         f.set(vectors[list[c0 + t]! % n]!, at >> 2);
         ptr[(s.pointers >> 2) + t] = at;
       }
-      if (m & 1) ptr[(s.pointers >> 2) + m] = s.queries + (m - 1) * strideBytes;
       c.pages.forEach((page, p) => {
         const rows = Math.min(PAGE_ROWS, c.count - p * PAGE_ROWS);
-        this.kernel.gemm(s.pointers, m + (m & 1), page, (rows + 3) & ~3, strideBytes, s.out + p * PAGE_ROWS * 4, ldo);
+        this.kernel.gemm(s.pointers, m, page, (rows + 3) & ~3, strideBytes, s.out + p * PAGE_ROWS * 4, ldo);
       });
       f = this.kernel.f32;
       for (let t = 0; t < m; t++) {

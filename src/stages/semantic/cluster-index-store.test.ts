@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ClusterIndexStore, type IndexHit } from './cluster-index-store.js';
+import { exactAnnIndex } from './ann.js';
+import { setSelectionKernel, type SelectionKernel } from '../kernels/dot-simd.js';
+import { normalized, Rng } from '../centroids/vectors.js';
+
+function store(mode: SelectionKernel, capacity = 10_000) {
+  setSelectionKernel(mode);
+  try {
+    return new ClusterIndexStore({ name: 'ix', factory: exactAnnIndex, capacity, m: 16, efConstruction: 100, efSearch: 64, seed: 1 });
+  } finally {
+    setSelectionKernel(undefined);
+  }
+}
+
+/** Batches of documents around a few topics, with exact and near copies, inside a batch and across batches. */
+function batches(seed: number) {
+  const rng = new Rng(seed);
+  const g = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const dim = 48;
+  const topics = Array.from({ length: 6 }, () => normalized(Array.from({ length: dim }, g)));
+  const all: Float32Array[] = [];
+  const out: { vectors: Float32Array[]; clusters: Int32Array; alternates: Int32Array; ids: string[] }[] = [];
+  for (let b = 0; b < 12; b++) {
+    const size = 1 + rng.int(90);
+    const vectors: Float32Array[] = [];
+    const clusters = new Int32Array(size);
+    const alternates = new Int32Array(size);
+    for (let i = 0; i < size; i++) {
+      const r = rng.next();
+      const v = r < 0.1 && all.length > 0 ? all[rng.int(all.length)]!.slice() // an exact copy
+        : r < 0.3 && all.length > 0 ? normalized(Array.from(all[rng.int(all.length)]!, (x) => x + 0.04 * g())) // a near copy
+          : normalized(Array.from(topics[rng.int(6)]!, (x) => x + 0.25 * g()));
+      vectors.push(v);
+      all.push(v);
+      clusters[i] = rng.int(6);
+      alternates[i] = rng.next() < 0.2 ? -1 : (clusters[i]! + 1 + rng.int(5)) % 6;
+    }
+    out.push({ vectors, clusters, alternates, ids: vectors.map((_, i) => `b${b}-${i}`) });
+  }
+  return out;
+}
+
+for (const [name, capacity] of [['no forgetting', 10_000], ['clusters that forget', 40]] as const) {
+  test(`ClusterIndexStore.nearestAbove: the answers of one-by-one nearest + add, whole batches at a time (${name})`, () => {
+    for (const threshold of [0.9, 0.97, 1]) {
+      const fast = store('simd', capacity);
+      const slow = store('reference', capacity);
+      const js = store('js', capacity);
+      for (const b of batches(Math.round(threshold * 100))) {
+        const want: (IndexHit | undefined)[] = [];
+        b.vectors.forEach((v, i) => {
+          let best = slow.nearest(b.clusters[i]!, v);
+          if (best && best.similarity < threshold) best = undefined;
+          if (b.alternates[i]! >= 0) {
+            let other = slow.nearest(b.alternates[i]!, v);
+            if (other && other.similarity < threshold) other = undefined;
+            if (other && (!best || other.similarity > best.similarity)) best = other;
+          }
+          slow.add(b.clusters[i]!, v, b.ids[i]!);
+          want.push(best);
+        });
+        assert.deepEqual(fast.nearestAbove(b, threshold), want);
+        assert.deepEqual(js.nearestAbove(b, threshold), want);
+      }
+      assert.deepEqual(fast.clusterSizes(), slow.clusterSizes());
+      assert.deepEqual(fast.snapshot(), slow.snapshot(), 'the same documents, ids and vectors');
+      if (capacity < 100) assert.ok(fast.size() < batches(Math.round(threshold * 100)).reduce((s, b) => s + b.vectors.length, 0), 'clusters forgot');
+    }
+  });
+}
+
+test('ClusterIndexStore: snapshot and changelog restore give the same answers; pages are reused after forgetting', () => {
+  const a = store('simd', 30);
+  const all = batches(5);
+  for (const b of all.slice(0, 6)) a.nearestAbove(b, 0.95);
+  const b2 = store('simd', 30);
+  b2.restore(a.snapshot());
+  const c = store('simd', 30);
+  const d = store('simd', 30);
+  for (const b of all.slice(0, 6)) d.nearestAbove(b, 0.95);
+  for (const ch of d.drainChanges()) c.applyChange(ch);
+  for (const b of all.slice(6)) {
+    const want = a.nearestAbove(b, 0.95);
+    assert.deepEqual(b2.nearestAbove(b, 0.95), want);
+    assert.deepEqual(c.nearestAbove(b, 0.95), want);
+  }
+  assert.ok(a.size() <= 6 * 30, 'clusters forgot');
+});
