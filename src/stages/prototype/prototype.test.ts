@@ -212,7 +212,7 @@ test('prototypeStage: defaults (R = 0.25, per-cluster), named stores, validated 
   assert.equal(o.targetRatio, 0.25);
   assert.equal(o.scope, 'cluster');
   assert.equal(o.ensemble, 3);
-  assert.deepEqual(prototypeStage.stores('p'), ['p-centroids', 'p-warmup', 'p-sketches', 'p-counts', 'p-centroids-2', 'p-sketches-2', 'p-centroids-3', 'p-sketches-3']);
+  assert.deepEqual(prototypeStage.stores('p'), ['p-centroids', 'p-warmup', 'p-sketches', 'p-counts', 'p-levels', 'p-centroids-2', 'p-sketches-2', 'p-centroids-3', 'p-sketches-3']);
   const built = await prototypeStage.build('p', prototypeStage.options.parse({ expectedDocs: 10_000 }), { hasher });
   assert.equal(built.params['k'], 100);
   assert.deepEqual(built.stores.map((s) => s.name).sort(), [...prototypeStage.stores('p')].sort(), 'the built stages own exactly the named stores');

@@ -13,6 +13,7 @@ import { paramsHash, type Hasher } from '../text/hash.js';
 import type { StageDefinition } from '../stage.js';
 import type { HistogramSketch } from './histogram-sketch.js';
 import { SketchStore } from './sketch-store.js';
+import { streamKeepFraction } from './quota.js';
 
 export type PrototypeScope = 'cluster' | 'global';
 
@@ -25,6 +26,13 @@ export interface PrototypeOptions {
   readonly scope: PrototypeScope;
   /** A cluster sketch with fewer values than this is not trusted: the global one is used. */
   readonly minClusterCount: number;
+  /**
+   * `batch`: each batch keeps round(R · seen) − kept of its live documents, ranked by level (exact
+   * to one document, per deciding task). `stream`: every document is kept when its level reaches the
+   * (1 − p) quantile of the levels seen, p from the stream's counts (see quota.ts): one rule for the
+   * whole stream, whichever task decides.
+   */
+  readonly quota?: 'batch' | 'stream';
   /** Documents per half-life of the sketches (0 = never forget). */
   readonly halfLife: number;
   /** The resolved parameters, hashed into every decision. */
@@ -62,6 +70,8 @@ export interface PrototypeDeps {
   readonly counts: JsonStore<PrototypeCounts>;
   readonly hasher: Hasher;
   readonly report?: (r: PrototypeReport) => void;
+  /** The levels seen (quota `stream`): one sketch, in the store's global sketch. */
+  readonly levels?: SketchStore;
   /** More clusterings (other seeds) whose quantiles are averaged into each document's level. */
   readonly ensemble?: readonly { readonly centroids: OnlineCentroids; readonly sketches: SketchStore }[];
 }
@@ -110,14 +120,25 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     const lead = deps.centroids.begin(vectors);
     const judged = members.map((m, i) => judge(m.centroids, i === 0 ? lead : m.centroids.follow(lead, vectors), m.sketches, vectors, options));
     const { store, version, assignment, distance, sketchOf } = judged[0]!;
-    const t = Math.max(0, Math.min(n, Math.round(R * seen) - before.kept));
     // The level of a document: its mean quantile over the members' clusterings (one member: its quantile in its cluster).
     const level = Array.from(distance, (_, i) => judged.reduce((sum, j) => sum + j.sketchOf(j.assignment[i]!).cdf(j.distance[i]!), 0) / judged.length);
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => level[b]! - level[a]! || distance[b]! - distance[a]! || a - b);
     const keep = new Uint8Array(n);
-    for (let r = 0; r < t; r++) keep[order[r]!] = 1;
-    // The level the last kept document reached: in each cluster, the distance at that level.
-    const q = t > 0 ? Math.min(1, level[order[t - 1]!]!) : 1;
+    let t = 0;
+    let q = 1;
+    if (options.quota === 'stream' && deps.levels) {
+      const p = streamKeepFraction(R, before, { seen: docs, live: n });
+      if (options.halfLife > 0 && n > 0) deps.levels.tick(n / options.halfLife);
+      for (const l of level) deps.levels.add(0, l);
+      q = n > 0 ? deps.levels.global.quantile(1 - p) : 1;
+      for (let i = 0; i < n; i++) if (level[i]! >= q && p > 0) { keep[i] = 1; t++; }
+      deps.levels.flush();
+    } else {
+      t = Math.max(0, Math.min(n, Math.round(R * seen) - before.kept));
+      for (let r = 0; r < t; r++) keep[order[r]!] = 1;
+      // The level the last kept document reached: in each cluster, the distance at that level.
+      q = t > 0 ? Math.min(1, level[order[t - 1]!]!) : 1;
+    }
     for (let i = 0; i < n; i++) {
       const item = batch[positions[i]!] as DocItem;
       const evidence = { distance: distance[i]!, threshold: sketchOf(assignment[i]!).quantile(q), cluster: assignment[i]!, centroid_version: version };
@@ -174,6 +195,7 @@ const optionsSchema = z.strictObject({
   targetRatio: z.number().gt(0).max(1).default(0.25).describe('overall kept fraction R of the pipeline (D4: 0.25); R_proto adapts to what earlier stages dropped'),
   scope: z.enum(['cluster', 'global']).default('cluster').describe('rank distances within each cluster (D4) or over all clusters'),
   minClusterCount: z.number().int().positive().default(20).describe('a cluster sketch with fewer values falls back to the global sketch'),
+  quota: z.enum(['batch', 'stream']).default('batch').describe('batch: each batch keeps its share, ranked; stream: one level threshold from the stream\'s counts, whichever task decides'),
   ensemble: z.number().int().min(1).max(8).default(3).describe('clusterings (other seeds, one shared sample) whose quantiles are averaged into a document\'s level: less seed noise than one k-means'),
   ...centroidOptionsShape,
 });
@@ -185,15 +207,16 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
   summary: 'online SSL-prototype pruning: drop the documents nearest their centroid so the overall kept fraction tracks --target-ratio (streaming per-cluster quantiles)',
   options: optionsSchema,
   // With the default ensemble of 3; another ensemble size has as many `-centroids-<i>` and `-sketches-<i>` stores.
-  stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`, `${id}-centroids-2`, `${id}-sketches-2`, `${id}-centroids-3`, `${id}-sketches-3`],
+  stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`, `${id}-levels`, `${id}-centroids-2`, `${id}-sketches-2`, `${id}-centroids-3`, `${id}-sketches-3`],
   build(id, options, deps) {
     const c = resolveCentroidOptions(options);
     const params = { ...options, ...c };
-    const [centroidsName, warmupName, sketchesName, countsName] = prototypeStage.stores(id) as [string, string, string, string];
+    const [centroidsName, warmupName, sketchesName, countsName, levelsName] = prototypeStage.stores(id) as [string, string, string, string, string];
     const centroidStore = new CentroidStore(centroidsName, paramsHash(deps.hasher, { type: 'prototype', ...params }));
     const warmup = new WarmupStore(warmupName, c.sampleSize, c.seed);
     const sketches = new SketchStore(sketchesName);
     const counts = new JsonStore<PrototypeCounts>(countsName, { seen: 0, live: 0, kept: 0 });
+    const levels = new SketchStore(levelsName);
     const report = deps['report'] as ((r: PrototypeReport) => void) | undefined;
     // The other clusterings share the sample (and its store) with the first one.
     const ensemble = Array.from({ length: options.ensemble - 1 }, (_, i) => {
@@ -201,9 +224,9 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
       return { centroids: new OnlineCentroids(cs, warmup, { ...c, seed: subSeed(c.seed, 1000 + i) }), sketches: new SketchStore(`${sketchesName}-${i + 2}`), store: cs };
     });
     return {
-      id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts, ...ensemble.flatMap((e) => [e.store, e.sketches])],
-      operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, params }, {
-        centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}), ensemble,
+      id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts, levels, ...ensemble.flatMap((e) => [e.store, e.sketches])],
+      operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, quota: options.quota, params }, {
+        centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}), ensemble, levels,
       }),
     };
   },
