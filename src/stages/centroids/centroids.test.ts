@@ -82,7 +82,7 @@ test('resolveCentroidOptions: k ≈ √expectedDocs (D4), warm-up and half-life 
   assert.equal(o.refitGrowth, 0.25);
   assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).sampleSize, 4096, 'a small stream is sampled whole');
   assert.equal(o.halfLife, 1_000_000);
-  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).warmupDocs, 1024);
+  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).warmupDocs, 4096);
   assert.equal(resolveCentroidOptions({ expectedDocs: 100, k: 7, halfLife: 0, iterations: 10, seed: 1 }).k, 7);
 });
 

@@ -7,7 +7,7 @@ export const centroidOptionsShape = {
     .describe('documents the stream is expected to hold; sets the defaults of k, warmupDocs and halfLife'),
   k: z.number().int().positive().optional().describe('centroids (default round(√expectedDocs), as in D4)'),
   warmupDocs: z.number().int().positive().optional()
-    .describe('documents until which the centroids are refitted every refitGrowth, then every doubling (default 20·k, within 1,024..100,000)'),
+    .describe('documents until which the centroids are refitted every refitGrowth, then every doubling (default 20·k, within 4,096..100,000)'),
   sampleSize: z.number().int().positive().optional().describe('reservoir sample of the stream every fit uses (default max(warmupDocs, 4,096), at most 50,000)'),
   refitGrowth: z.number().min(0).default(0.25).describe('refit on the sample when the documents seen grew by this fraction since the last fit (0: fit once, on the first batch)'),
   iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
@@ -29,7 +29,7 @@ export interface CentroidOptionInput {
 /** Fills the derived defaults; the result is what goes into the parameters hash. */
 export function resolveCentroidOptions(o: CentroidOptionInput): CentroidOptions & { readonly expectedDocs: number } {
   const k = o.k ?? Math.max(1, Math.round(Math.sqrt(o.expectedDocs)));
-  const warmupDocs = o.warmupDocs ?? Math.min(100_000, Math.max(1024, 20 * k));
+  const warmupDocs = o.warmupDocs ?? Math.min(100_000, Math.max(4096, 20 * k));
   return {
     expectedDocs: o.expectedDocs,
     k,
