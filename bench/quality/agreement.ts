@@ -109,6 +109,18 @@ export function batchKept(p: Prepared, o: Pick<SelectOptions, 'targetRatio' | 's
   return kept;
 }
 
+const batchRuns = new WeakMap<Prepared, Map<string, Set<string>>>();
+
+/** batchKept, computed once per prepared corpus, seed and ratio (variants of the online stages share it). */
+function cachedBatchKept(p: Prepared, o: Pick<SelectOptions, 'targetRatio' | 'seed'>): Set<string> {
+  const runs = batchRuns.get(p) ?? new Map<string, Set<string>>();
+  batchRuns.set(p, runs);
+  const key = `${o.seed}/${o.targetRatio}`;
+  let kept = runs.get(key);
+  if (!kept) runs.set(key, kept = batchKept(p, o));
+  return kept;
+}
+
 export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
   let inter = 0;
   for (const id of a) if (b.has(id)) inter++;
@@ -141,7 +153,7 @@ export async function agreement(p: Prepared, tools: Tools, o: Omit<SelectOptions
   const batch: Set<string>[] = [];
   for (const seed of o.seeds) {
     online.push(await onlineKept(p, tools, { ...o, seed }));
-    batch.push(batchKept(p, { ...o, seed }));
+    batch.push(cachedBatchKept(p, { ...o, seed }));
   }
   const ob = online.flatMap((a) => batch.map((b) => jaccard(a, b)));
   const bb = batch.flatMap((a, i) => batch.slice(i + 1).map((b) => jaccard(a, b)));

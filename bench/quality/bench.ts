@@ -11,6 +11,11 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 const sets = process.argv.flatMap((a, i) => (a === '--set' && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+// --variant name=stage.opt=v;stage.opt=v (repeatable): more parameter sets compared on the same prepared corpora.
+const variants = process.argv.flatMap((a, i) => (a === '--variant' && process.argv[i + 1] ? [process.argv[i + 1]!] : [])).map((v) => {
+  const eq = v.indexOf('=');
+  return { name: v.slice(0, eq), set: [...sets, ...v.slice(eq + 1).split(';').filter((x) => x.length > 0)] };
+});
 
 const seeds = arg('seeds', '42,7,1').split(',').map(Number);
 const batchSize = Number(arg('batch-size', '256'));
@@ -18,19 +23,21 @@ const targetRatio = Number(arg('target-ratio', '0.25'));
 const only = arg('corpus', '').split(',').filter((s) => s.length > 0);
 
 const tools = await openTools();
-const rows: (Agreement & { ratio: number; seconds: number; embedded: number })[] = [];
+const rows: (Agreement & { variant: string; ratio: number; seconds: number; embedded: number })[] = [];
 try {
   console.log(`online vs batch D4, target ${targetRatio}, batches of ${batchSize}, seeds ${seeds.join(',')}${sets.length ? `, --set ${sets.join(' ')}` : ''}`);
   console.log(`${'corpus'.padEnd(14)} ${'docs'.padStart(5)} ${'live'.padStart(5)}  online~batch  batch~batch  ratio  chance  kept online   kept batch`);
   for (const corpus of corpora().filter((c) => only.length === 0 || only.includes(c.name))) {
     const t0 = process.hrtime.bigint();
     const p = await prepare(corpus, tools, batchSize);
-    const a = await agreement(p, tools, { targetRatio, batchSize, seeds, set: sets });
+    for (const v of variants.length ? variants : [{ name: '', set: sets }]) {
+    const a = await agreement(p, tools, { targetRatio, batchSize, seeds, set: v.set });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const row = { ...a, ratio: a.onlineVsBatch / a.batchVsBatch, seconds, embedded: p.embedded };
+    const row = { ...a, variant: v.name, ratio: a.onlineVsBatch / a.batchVsBatch, seconds, embedded: p.embedded };
     rows.push(row);
     const f = (r: { min: number; max: number }) => `${r.min.toFixed(3)}–${r.max.toFixed(3)}`;
-    console.log(`${corpus.name.padEnd(14)} ${String(a.documents).padStart(5)} ${String(a.live).padStart(5)}  ${a.onlineVsBatch.toFixed(3).padStart(12)}  ${a.batchVsBatch.toFixed(3).padStart(11)}  ${row.ratio.toFixed(2).padStart(5)}  ${a.chance.toFixed(3).padStart(6)}  ${f(a.onlineKeptFraction)}  ${f(a.batchKeptFraction)}   (${seconds.toFixed(1)} s, ${p.embedded} embedded)`);
+    console.log(`${(v.name ? `${corpus.name}/${v.name}` : corpus.name).padEnd(14)} ${String(a.documents).padStart(5)} ${String(a.live).padStart(5)}  ${a.onlineVsBatch.toFixed(3).padStart(12)}  ${a.batchVsBatch.toFixed(3).padStart(11)}  ${row.ratio.toFixed(2).padStart(5)}  ${a.chance.toFixed(3).padStart(6)}  ${f(a.onlineKeptFraction)}  ${f(a.batchKeptFraction)}   (${seconds.toFixed(1)} s, ${p.embedded} embedded)`);
+    }
   }
 } finally {
   await tools.close();

@@ -79,13 +79,15 @@ test('resolveCentroidOptions: k ≈ √expectedDocs (D4), warm-up and half-life 
   assert.equal(o.k, 1000);
   assert.equal(o.warmupDocs, 20_000);
   assert.equal(o.sampleSize, 20_000);
+  assert.equal(o.refitGrowth, 0.25);
+  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).sampleSize, 4096, 'a small stream is sampled whole');
   assert.equal(o.halfLife, 1_000_000);
-  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).warmupDocs, 1024);
+  assert.equal(resolveCentroidOptions({ expectedDocs: 1600, iterations: 10, seed: 1 }).warmupDocs, 4096);
   assert.equal(resolveCentroidOptions({ expectedDocs: 100, k: 7, halfLife: 0, iterations: 10, seed: 1 }).k, 7);
 });
 
 function model(o: Partial<CentroidOptions> = {}) {
-  const options: CentroidOptions = { k: 4, warmupDocs: 100, sampleSize: 100, iterations: 10, halfLife: 0, seed: 9, ...o };
+  const options: CentroidOptions = { k: 4, warmupDocs: 100, sampleSize: 100, iterations: 10, halfLife: 0, seed: 9, refitGrowth: 0.25, ...o };
   return new OnlineCentroids(new CentroidStore('c', 'hash'), new WarmupStore('w', options.sampleSize, options.seed), options);
 }
 
@@ -103,38 +105,52 @@ function feed(m: OnlineCentroids, batches: Float32Array[][]): number[] {
   });
 }
 
-test('OnlineCentroids: provisional fit on the first batch, the warm-up fit at the first boundary past warmupDocs, then one version per batch', () => {
-  const { points } = topicVectors(4, 60, 16, 0.1, 3);
+test('OnlineCentroids: fitted on the sample (this batch included) at the first batch and at every ×1.25 until warmupDocs, every ×2 after; mini-batch updates between', () => {
+  const { points } = topicVectors(4, 100, 16, 0.1, 3);
   const vs = points.map((p) => p.v);
-  const m = model({ k: 4, warmupDocs: 100 });
-  m.begin(vs.slice(0, 8));
-  assert.equal(m.centroids.version, 1);
-  assert.equal(m.centroids.k, 2, 'a first batch of 8 gets at most 8 / 4 provisional clusters');
-  let fold = m.end(vs.slice(0, 8), assignAll(m, vs.slice(0, 8)), 1);
-  assert.equal(fold.version, 1, 'the batch the centroids were fitted on does not update them again');
-  m.begin(vs.slice(8, 60));
-  fold = m.end(vs.slice(8, 60), assignAll(m, vs.slice(8, 60)), 1);
-  assert.equal(fold.version, 2, 'a mini-batch update');
-  assert.equal(fold.reseeded, undefined);
-  m.begin(vs.slice(60, 120));
-  fold = m.end(vs.slice(60, 120), assignAll(m, vs.slice(60, 120)), 2);
-  assert.ok(fold.reseeded, '120 ≥ 100 seen: the warm-up fit');
-  assert.equal(fold.reseeded.sample.length, 100);
-  assert.equal(fold.reseeded.weight, 1.2);
+  const m = model({ k: 4, warmupDocs: 100, sampleSize: 1000 });
+  const step = (from: number, to: number) => {
+    const b = vs.slice(from, to);
+    const start = m.begin(b);
+    const used = m.centroids.version;
+    return { start, fold: m.end(b, assignAll(m, b), used) };
+  };
+  let r = step(0, 8);
+  assert.ok(r.start.reseeded, 'the first batch is fitted on');
+  assert.equal(m.centroids.k, 2, 'a sample of 8 gets at most 8 / 4 clusters');
+  assert.equal(r.fold.version, 1, 'the batch the centroids were fitted on does not update them again');
+  r = step(8, 9);
+  assert.equal(r.start.reseeded, undefined, '9 < 1.25 · 8: no refit');
+  assert.equal(r.fold.version, 2, 'a mini-batch update');
+  r = step(9, 60);
+  assert.ok(r.start.reseeded, '60 ≥ 1.25 · 8: refit');
+  assert.equal(r.start.reseeded.sample.length, 60, 'on the whole stream so far');
   assert.equal(m.centroids.k, 4);
-  assert.equal(m.warmup.done, true);
-  assert.equal(m.warmup.size(), 0, 'the sample is freed');
+  assert.equal(m.warmup.fittedAt, 60);
+  assert.equal(step(60, 74).start.reseeded, undefined, '74 < 75');
+  assert.ok(step(74, 120).start.reseeded, '120 ≥ 1.25 · 74');
+  assert.equal(step(120, 200).start.reseeded, undefined, 'past warmupDocs: 200 < 2 · 120');
+  assert.ok(step(200, 240).start.reseeded, '240 ≥ 2 · 120');
   assert.ok(purity(assignAll(m, vs), points.map((p) => p.topic)) > 0.95);
   const w = m.centroids.weights.reduce((s, x) => s + x, 0);
-  assert.ok(Math.abs(w - 120) < 1e-9, `weights sum to the documents seen (${w})`);
+  assert.ok(Math.abs(w - 240) < 1e-9, `weights sum to the documents seen (${w})`);
 });
 
-test('OnlineCentroids: a first batch that reaches warmupDocs gets the full warm-up fit at once', () => {
+test('OnlineCentroids: refitGrowth 0 fits once, on the first batch; a follower refits with the leader, on its sample, with its own seed', () => {
   const { points } = topicVectors(4, 60, 16, 0.1, 4);
-  const m = model({ k: 4, warmupDocs: 50 });
-  m.begin(points.map((p) => p.v));
-  assert.equal(m.centroids.k, 4);
-  assert.equal(m.warmup.done, true);
+  const vs = points.map((p) => p.v);
+  const m = model({ k: 4, refitGrowth: 0 });
+  const follower = new OnlineCentroids(new CentroidStore('c2', 'hash'), m.warmup, { ...m.options, seed: 77 });
+  const first = m.begin(vs.slice(0, 100));
+  assert.ok(first.reseeded);
+  assert.equal(follower.follow(first, vs.slice(0, 100)), first);
+  assert.equal(follower.centroids.k, 4);
+  assert.notDeepEqual(follower.centroids.centroids, m.centroids.centroids, 'another seed');
+  m.end(vs.slice(0, 100), assignAll(m, vs.slice(0, 100)), 1);
+  const later = m.begin(vs.slice(100, 240));
+  assert.equal(later.reseeded, undefined, 'never again');
+  assert.deepEqual(follower.follow(later, vs.slice(100, 240)), {});
+  assert.equal(m.warmup.seen, 240, 'the follower offered nothing');
 });
 
 test('OnlineCentroids: mini-batch updates follow a drifting topic; the half-life sets how fast', () => {

@@ -6,15 +6,23 @@ import { normalizeInPlace, Rng, subSeed } from './vectors.js';
 export interface CentroidOptions {
   /** Target number of centroids (D4: about √N for N expected documents). */
   readonly k: number;
-  /** The warm-up ends at the first batch boundary at or after this many embeddings. */
+  /** Documents until which refits follow `refitGrowth`; after them, every doubling of the stream. */
   readonly warmupDocs: number;
-  /** Size of the reservoir sample of the warm-up embeddings that k-means++ is fitted on. */
+  /** Size of the reservoir sample of the stream that every fit uses. */
   readonly sampleSize: number;
-  /** Lloyd iterations after k-means++ seeding, for the provisional and the warm-up fit. */
+  /** Lloyd iterations after k-means++ seeding, per fit. */
   readonly iterations: number;
   /** Documents after which an old assignment weighs half as much as a new one; 0 = never forget. */
   readonly halfLife: number;
   readonly seed: number;
+  /** Refit on the sample whenever the documents seen grew by this fraction since the last fit (until warmupDocs; by 1, i.e. doubling, after). 0: fit once, at the first batch. */
+  readonly refitGrowth: number;
+}
+
+/** What the start of a batch did to the centroids. */
+export interface BatchStart {
+  /** Set when the centroids were (re)fitted on the sample, which holds this batch: stages re-file what they keep per cluster. */
+  readonly reseeded?: { readonly sample: readonly Float32Array[]; readonly weight: number };
 }
 
 /** What one batch did to the centroids. */
@@ -22,24 +30,23 @@ export interface BatchFold {
   /** The version the batch's documents were assigned with. */
   readonly usedVersion: number;
   readonly version: number;
-  /** Set when the warm-up fit replaced the centroids: the sample it was fitted on and the weight of each sample point. */
-  readonly reseeded?: { readonly sample: readonly Float32Array[]; readonly weight: number };
 }
 
-/** Fewest points per provisional cluster: a first batch smaller than 4·k gets fewer clusters. */
-const PROVISIONAL_POINTS_PER_CLUSTER = 4;
-
 /**
- * Evolving spherical k-means centroids with a bounded decision delay.
+ * Evolving spherical k-means centroids with a bounded decision delay (one batch).
  *
  * Life cycle, per batch (`begin` before the batch is decided, `end` after):
- * 1. The very first batch cannot wait for a full warm-up sample, so it gets *provisional*
- *    centroids: k-means++ plus Lloyd on that batch alone, with at most one cluster per 4 points.
- * 2. Every batch of the warm-up (until `warmupDocs` embeddings have been seen) is offered to a
- *    seeded reservoir sample. At the first batch boundary at or after `warmupDocs`, the
- *    *warm-up fit* (k-means++ plus Lloyd on the sample, full k) replaces the centroids; stages
- *    re-file whatever they keep per cluster. When the first batch already reaches `warmupDocs`,
- *    the warm-up fit is the first version and there is no provisional one.
+ * 1. Every batch is offered to a seeded reservoir sample of the stream (`sampleSize`; while the
+ *    stream is shorter than that, the sample is the whole stream).
+ * 2. *Refits.* `begin` fits k-means++ plus Lloyd on the sample — which then holds this batch, so
+ *    the batch is judged in-sample as batch D4 judges every document — on the first batch, and
+ *    again whenever the documents seen have grown by `refitGrowth` since the last fit (×1.25 by
+ *    default) until `warmupDocs`, by ×2 after that. A stream whose topics arrive one after the other
+ *    (a crawl sorted by site or category) thus gets clusters for a new topic within a bounded
+ *    number of documents, instead of dragging centroids fitted on the first topics across the
+ *    space; the cost is a geometric series, at most (1 + 1/growth) times one fit on the sample.
+ *    Every fit has at most one cluster per 4 sample points. Stages re-file what they keep per
+ *    cluster (`reseeded`).
  * 3. Every other batch is a mini-batch update (Sculley 2010 with the forgetting of Spark's
  *    StreamingKMeans): with a = 0.5^(n / halfLife) for a batch of n, each centroid becomes
  *    normalise(a·w·c + Σ assigned x) and its weight a·w + (points assigned). A centroid no point
@@ -50,6 +57,9 @@ const PROVISIONAL_POINTS_PER_CLUSTER = 4;
  * assigns a document exactly as this one did. Determinism: the sample, the seeds and every sum
  * depend only on the input order, the batch boundaries and `seed`.
  */
+/** Fewest sample points per cluster: a sample smaller than 4·k gets fewer clusters. */
+const POINTS_PER_CLUSTER = 4;
+
 export class OnlineCentroids {
   private fittedOn: readonly Float32Array[] | undefined;
 
@@ -59,20 +69,39 @@ export class OnlineCentroids {
     return this.centroids.ready;
   }
 
-  /** Makes sure centroids exist before a batch is decided, fitting them on this batch if needed. */
-  begin(vectors: readonly Float32Array[]): void {
+  /** Makes sure centroids exist before a batch is decided, fitting them on the sample (which then holds this batch) when due. */
+  begin(vectors: readonly Float32Array[]): BatchStart {
     this.fittedOn = undefined;
-    if (vectors.length === 0) return;
-    if (!this.warmup.done) this.warmup.offer(vectors);
-    if (this.centroids.ready) return;
-    if (this.warmup.seen >= this.options.warmupDocs) {
-      this.fit(this.warmup.sample, this.options.k, this.warmup.seen / this.warmup.sample.length);
-      this.warmup.finish();
-    } else {
-      const k = Math.min(this.options.k, Math.ceil(vectors.length / PROVISIONAL_POINTS_PER_CLUSTER));
-      this.fit(vectors, k, 1);
-    }
+    if (vectors.length === 0) return {};
+    const w = this.warmup;
+    w.offer(vectors);
+    if (this.centroids.ready && !this.refitDue()) return {};
+    const sample = w.sample;
+    const weight = w.seen / sample.length;
+    this.fit(sample, Math.min(this.options.k, Math.ceil(sample.length / POINTS_PER_CLUSTER)), weight);
+    w.markFitted();
     this.fittedOn = vectors;
+    return { reseeded: { sample, weight } };
+  }
+
+  /**
+   * `begin` for another clustering of the same stream (another seed) that shares the leader's
+   * sample: it refits exactly when the leader did, on the same sample, and offers nothing itself.
+   */
+  follow(leader: BatchStart, vectors: readonly Float32Array[]): BatchStart {
+    this.fittedOn = undefined;
+    if (vectors.length === 0 || !leader.reseeded) return {};
+    const { sample, weight } = leader.reseeded;
+    this.fit(sample, Math.min(this.options.k, Math.ceil(sample.length / POINTS_PER_CLUSTER)), weight);
+    this.fittedOn = vectors;
+    return leader;
+  }
+
+  private refitDue(): boolean {
+    const { refitGrowth, warmupDocs } = this.options;
+    if (!(refitGrowth > 0)) return false;
+    const w = this.warmup;
+    return w.seen >= (1 + (w.fittedAt < warmupDocs ? refitGrowth : 1)) * w.fittedAt;
   }
 
   /** Folds a decided batch into the centroids; `assignment[i]` is the centroid vectors[i] was assigned to. */
@@ -80,13 +109,6 @@ export class OnlineCentroids {
     const fitted = this.fittedOn !== undefined;
     this.fittedOn = undefined;
     if (vectors.length === 0 || !this.centroids.ready) return { usedVersion, version: this.centroids.version };
-    if (!this.warmup.done && this.warmup.seen >= this.options.warmupDocs) {
-      const sample = this.warmup.sample;
-      const weight = this.warmup.seen / sample.length;
-      this.fit(sample, this.options.k, weight);
-      this.warmup.finish();
-      return { usedVersion, version: this.centroids.version, reseeded: { sample, weight } };
-    }
     if (!fitted) this.update(vectors, assignment);
     return { usedVersion, version: this.centroids.version };
   }

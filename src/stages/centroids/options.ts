@@ -7,9 +7,10 @@ export const centroidOptionsShape = {
     .describe('documents the stream is expected to hold; sets the defaults of k, warmupDocs and halfLife'),
   k: z.number().int().positive().optional().describe('centroids (default round(√expectedDocs), as in D4)'),
   warmupDocs: z.number().int().positive().optional()
-    .describe('embeddings before the warm-up fit replaces the provisional centroids (default 20·k, within 1,024..100,000)'),
-  sampleSize: z.number().int().positive().optional().describe('reservoir sample the warm-up fit uses (default min(warmupDocs, 50,000))'),
-  iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of the provisional and warm-up fits'),
+    .describe('documents until which the centroids are refitted every refitGrowth, then every doubling (default 20·k, within 4,096..100,000)'),
+  sampleSize: z.number().int().positive().optional().describe('reservoir sample of the stream every fit uses (default max(warmupDocs, 4,096), at most 50,000)'),
+  refitGrowth: z.number().min(0).default(0.25).describe('refit on the sample when the documents seen grew by this fraction since the last fit (0: fit once, on the first batch)'),
+  iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
   halfLife: z.number().min(0).optional().describe('documents after which an old assignment counts half in the centroids and sketches (default expectedDocs; 0 = never forget)'),
   seed: z.number().int().min(0).max(0xffffffff).default(42).describe('seed of the reservoir sample, k-means++ and the HNSW levels'),
 };
@@ -20,6 +21,7 @@ export interface CentroidOptionInput {
   readonly warmupDocs?: number | undefined;
   readonly sampleSize?: number | undefined;
   readonly iterations: number;
+  readonly refitGrowth?: number | undefined;
   readonly halfLife?: number | undefined;
   readonly seed: number;
 }
@@ -27,13 +29,14 @@ export interface CentroidOptionInput {
 /** Fills the derived defaults; the result is what goes into the parameters hash. */
 export function resolveCentroidOptions(o: CentroidOptionInput): CentroidOptions & { readonly expectedDocs: number } {
   const k = o.k ?? Math.max(1, Math.round(Math.sqrt(o.expectedDocs)));
-  const warmupDocs = o.warmupDocs ?? Math.min(100_000, Math.max(1024, 20 * k));
+  const warmupDocs = o.warmupDocs ?? Math.min(100_000, Math.max(4096, 20 * k));
   return {
     expectedDocs: o.expectedDocs,
     k,
     warmupDocs,
-    sampleSize: o.sampleSize ?? Math.min(warmupDocs, 50_000),
+    sampleSize: o.sampleSize ?? Math.min(50_000, Math.max(warmupDocs, 4096)),
     iterations: o.iterations,
+    refitGrowth: o.refitGrowth ?? 0.25,
     halfLife: o.halfLife ?? o.expectedDocs,
     seed: o.seed,
   };

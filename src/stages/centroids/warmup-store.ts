@@ -4,20 +4,25 @@ import { Rng, vectorBytes, vectorFromBytes } from './vectors.js';
 interface Meta {
   readonly seen: number;
   readonly done: boolean;
+  /** Documents seen when the centroids were last fitted on the sample (0: never). */
+  readonly fittedAt?: number;
   readonly rng: number;
   readonly dim: number;
 }
 
 /**
- * The warm-up sample: a uniform reservoir (Vitter's Algorithm R, seeded) of the first embeddings,
- * until the warm-up is over; then it is emptied. Changelog keys: `meta` (JSON: seen, done, RNG
- * state) and `slot:<i>` (one float32 vector each; deleted when the warm-up ends).
+ * The sample the centroids are fitted on: a uniform reservoir (Vitter's Algorithm R, seeded) of
+ * the stream's embeddings, and the count at the last fit. Changelog keys: `meta` (JSON: seen,
+ * done, fittedAt, RNG state) and `slot:<i>` (one float32 vector each; a slot is rewritten when a
+ * later document replaces it, about sampleSize · ln(N / sampleSize) times over N documents).
+ * `finish` empties it for good.
  *
- * Memory: sampleSize · dim · 4 bytes during the warm-up (30 MB for 20,000 384-d vectors), none after.
+ * Memory: sampleSize · dim · 4 bytes (30 MB for 20,000 384-d vectors).
  */
 export class WarmupStore implements StateStore {
   private seenCount = 0;
   private finished = false;
+  private fittedAtCount = 0;
   private rng: Rng;
   private dim = 0;
   private slots: Float32Array[] = [];
@@ -38,6 +43,17 @@ export class WarmupStore implements StateStore {
 
   get sample(): readonly Float32Array[] {
     return this.slots;
+  }
+
+  /** Documents seen when the centroids were last fitted on the sample (0: never). */
+  get fittedAt(): number {
+    return this.fittedAtCount;
+  }
+
+  /** Records that the centroids were just fitted on the sample. */
+  markFitted(): void {
+    this.fittedAtCount = this.seenCount;
+    this.changes.push({ key: 'meta', value: this.encodeMeta() });
   }
 
   /** Offers vectors in stream order; each of the first n has a sampleSize/n chance of being held. */
@@ -112,7 +128,7 @@ export class WarmupStore implements StateStore {
   }
 
   private meta(): Meta {
-    return { seen: this.seenCount, done: this.finished, rng: this.rng.state, dim: this.dim };
+    return { seen: this.seenCount, done: this.finished, fittedAt: this.fittedAtCount, rng: this.rng.state, dim: this.dim };
   }
 
   private encodeMeta(): Buffer {
@@ -122,6 +138,7 @@ export class WarmupStore implements StateStore {
   private setMeta(m: Meta): void {
     this.seenCount = m.seen;
     this.finished = m.done;
+    this.fittedAtCount = m.fittedAt ?? 0;
     this.rng = new Rng(this.seed);
     this.rng.state = m.rng;
     this.dim = m.dim;

@@ -26,7 +26,7 @@ function vdoc(id: string, values: ArrayLike<number>, seq = 0): DocItem {
 const view = (i: Item) => (i.kind === 'doc' ? (i.drop ? `${i.doc.id}:${i.drop.stage}` : i.doc.id) : `dead:${i.dead.error}`);
 
 function parts(c: Partial<CentroidOptions> = {}) {
-  const o: CentroidOptions = { k: 2, warmupDocs: 1000, sampleSize: 1000, iterations: 10, halfLife: 0, seed: 1, ...c };
+  const o: CentroidOptions = { k: 2, warmupDocs: 1000, sampleSize: 1000, iterations: 10, halfLife: 0, seed: 1, refitGrowth: 0, ...c };
   const centroidStore = new CentroidStore('prototype-centroids', 'h');
   const warmup = new WarmupStore('prototype-warmup', o.sampleSize, o.seed);
   const sketches = new SketchStore('prototype-sketches');
@@ -211,9 +211,12 @@ test('prototypeStage: defaults (R = 0.25, per-cluster), named stores, validated 
   const o = prototypeStage.options.parse({});
   assert.equal(o.targetRatio, 0.25);
   assert.equal(o.scope, 'cluster');
-  assert.deepEqual(prototypeStage.stores('p'), ['p-centroids', 'p-warmup', 'p-sketches', 'p-counts']);
+  assert.equal(o.ensemble, 3);
+  assert.deepEqual(prototypeStage.stores('p'), ['p-centroids', 'p-warmup', 'p-sketches', 'p-counts', 'p-levels', 'p-centroids-2', 'p-sketches-2', 'p-centroids-3', 'p-sketches-3']);
   const built = await prototypeStage.build('p', prototypeStage.options.parse({ expectedDocs: 10_000 }), { hasher });
   assert.equal(built.params['k'], 100);
+  assert.deepEqual(built.stores.map((s) => s.name).sort(), [...prototypeStage.stores('p')].sort(), 'the built stages own exactly the named stores');
+  assert.equal(prototypeStage.options.safeParse({ ensemble: 0 }).success, false);
   assert.equal(prototypeStage.options.safeParse({ targetRatio: 0 }).success, false);
   assert.equal(prototypeStage.options.safeParse({ scope: 'nope' }).success, false);
 });

@@ -4,14 +4,16 @@ import { dropDecision, isLive, type DocItem, type Item } from '../../records/ite
 import { JsonStore } from '../../state/json-store.js';
 import { batchwise } from '../centroids/batchwise.js';
 import { CentroidStore } from '../centroids/centroid-store.js';
-import { OnlineCentroids } from '../centroids/online-centroids.js';
+import { OnlineCentroids, type BatchStart } from '../centroids/online-centroids.js';
 import { centroidOptionsShape, resolveCentroidOptions } from '../centroids/options.js';
 import { WarmupStore } from '../centroids/warmup-store.js';
+import { subSeed } from '../centroids/vectors.js';
 import { vectorOf } from '../semantic/semantic.js';
 import { paramsHash, type Hasher } from '../text/hash.js';
 import type { StageDefinition } from '../stage.js';
 import type { HistogramSketch } from './histogram-sketch.js';
 import { SketchStore } from './sketch-store.js';
+import { streamKeepFraction } from './quota.js';
 
 export type PrototypeScope = 'cluster' | 'global';
 
@@ -24,6 +26,13 @@ export interface PrototypeOptions {
   readonly scope: PrototypeScope;
   /** A cluster sketch with fewer values than this is not trusted: the global one is used. */
   readonly minClusterCount: number;
+  /**
+   * `batch`: each batch keeps round(R · seen) − kept of its live documents, ranked by level (exact
+   * to one document, per deciding task). `stream`: every document is kept when its level reaches the
+   * (1 − p) quantile of the levels seen, p from the stream's counts (see quota.ts): one rule for the
+   * whole stream, whichever task decides.
+   */
+  readonly quota?: 'batch' | 'stream';
   /** Documents per half-life of the sketches (0 = never forget). */
   readonly halfLife: number;
   /** The resolved parameters, hashed into every decision. */
@@ -61,6 +70,10 @@ export interface PrototypeDeps {
   readonly counts: JsonStore<PrototypeCounts>;
   readonly hasher: Hasher;
   readonly report?: (r: PrototypeReport) => void;
+  /** The levels seen (quota `stream`): one sketch, in the store's global sketch. */
+  readonly levels?: SketchStore;
+  /** More clusterings (other seeds) whose quantiles are averaged into each document's level. */
+  readonly ensemble?: readonly { readonly centroids: OnlineCentroids; readonly sketches: SketchStore }[];
 }
 
 /**
@@ -100,64 +113,88 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
       }
     });
     const out = [...batch];
-    const { centroids, sketches } = deps;
     const before = deps.counts.value;
     const seen = before.seen + docs;
-    centroids.begin(vectors);
-    const store = centroids.centroids;
-    const version = store.version;
     const n = vectors.length;
-    const assignment = new Int32Array(n);
-    const distance = new Float64Array(n);
-    if (n > 0) {
-      if (options.halfLife > 0) sketches.tick(n / options.halfLife);
-      const near = store.assignBatch(vectors, 'first');
-      for (let i = 0; i < n; i++) {
-        assignment[i] = near.first[i]!;
-        distance[i] = Math.max(0, 1 - near.firstSimilarity[i]!);
-        sketches.add(near.first[i]!, distance[i]!);
-      }
-    }
-    const sketchOf = (cluster: number): HistogramSketch => {
-      const s = options.scope === 'cluster' ? sketches.cluster(cluster) : undefined;
-      return s && s.n >= options.minClusterCount ? s : sketches.global;
-    };
-    const t = Math.max(0, Math.min(n, Math.round(R * seen) - before.kept));
-    const level = Array.from(distance, (d, i) => sketchOf(assignment[i]!).cdf(d));
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => level[b]! - level[a]! || a - b);
+    const members = [{ centroids: deps.centroids, sketches: deps.sketches }, ...(deps.ensemble ?? [])];
+    const lead = deps.centroids.begin(vectors);
+    const judged = members.map((m, i) => judge(m.centroids, i === 0 ? lead : m.centroids.follow(lead, vectors), m.sketches, vectors, options));
+    const { store, version, assignment, distance, sketchOf } = judged[0]!;
+    // The level of a document: its mean quantile over the members' clusterings (one member: its quantile in its cluster).
+    const level = Array.from(distance, (_, i) => judged.reduce((sum, j) => sum + j.sketchOf(j.assignment[i]!).cdf(j.distance[i]!), 0) / judged.length);
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => level[b]! - level[a]! || distance[b]! - distance[a]! || a - b);
     const keep = new Uint8Array(n);
-    for (let r = 0; r < t; r++) keep[order[r]!] = 1;
-    // The level the last kept document reached: in each cluster, the distance at that level.
-    const q = t > 0 ? level[order[t - 1]!]! : 1;
+    let t = 0;
+    let q = 1;
+    if (options.quota === 'stream' && deps.levels) {
+      const p = streamKeepFraction(R, before, { seen: docs, live: n });
+      if (options.halfLife > 0 && n > 0) deps.levels.tick(n / options.halfLife);
+      for (const l of level) deps.levels.add(0, l);
+      q = n > 0 ? deps.levels.global.quantile(1 - p) : 1;
+      for (let i = 0; i < n; i++) if (level[i]! >= q && p > 0) { keep[i] = 1; t++; }
+      deps.levels.flush();
+    } else {
+      t = Math.max(0, Math.min(n, Math.round(R * seen) - before.kept));
+      for (let r = 0; r < t; r++) keep[order[r]!] = 1;
+      // The level the last kept document reached: in each cluster, the distance at that level.
+      q = t > 0 ? Math.min(1, level[order[t - 1]!]!) : 1;
+    }
     for (let i = 0; i < n; i++) {
       const item = batch[positions[i]!] as DocItem;
       const evidence = { distance: distance[i]!, threshold: sketchOf(assignment[i]!).quantile(q), cluster: assignment[i]!, centroid_version: version };
       // A kept document carries the same evidence, so that its keep decision says where it stood.
       out[positions[i]!] = keep[i] ? { ...item, evidence } : { ...item, drop: dropDecision(item.doc.id, stage, 'prototypical', hash, evidence) };
     }
-    const fold = centroids.end(vectors, assignment, version);
-    if (fold.reseeded) {
-      // The clusters changed meaning: rebuild the sketches from the warm-up sample.
-      sketches.clear();
-      const near = store.assignBatch(fold.reseeded.sample, 'first');
-      for (let i = 0; i < near.first.length; i++) sketches.add(near.first[i]!, Math.max(0, 1 - near.firstSimilarity[i]!), fold.reseeded.weight);
-    }
-    sketches.flush();
+    judged.forEach((j, m) => members[m]!.centroids.end(vectors, j.assignment, j.version));
+    for (const m of members) m.sketches.flush();
     const counts: PrototypeCounts = { seen, live: before.live + n, kept: before.kept + t };
     deps.counts.set(counts);
     deps.report?.({
       kind: 'prototype', stage, ...counts, batch: { seen: docs, live: n, kept: t }, targetRatio: R,
       keptFraction: seen ? counts.kept / seen : 0, upstreamFraction: seen ? counts.live / seen : 0, protoFraction: counts.live ? counts.kept / counts.live : 0,
-      centroidVersion: store.version, k: store.k, reseeded: fold.reseeded !== undefined,
+      centroidVersion: store.version, k: store.k, reseeded: judged[0]!.reseeded,
     });
     return out;
   });
+}
+
+/** One clustering's view of a batch: centroids ready for it, each document's cluster and distance folded into the sketches. */
+function judge(centroids: OnlineCentroids, start: BatchStart, sketches: SketchStore, vectors: readonly Float32Array[], options: { halfLife: number; scope: PrototypeScope; minClusterCount: number }) {
+  const store = centroids.centroids;
+  const version = store.version;
+  const n = vectors.length;
+  const assignment = new Int32Array(n);
+  const distance = new Float64Array(n);
+  if (n > 0) {
+    if (options.halfLife > 0) sketches.tick(n / options.halfLife);
+    if (start.reseeded) {
+      // The clusters changed meaning: rebuild the sketches from the sample, less this batch (added below).
+      sketches.clear();
+      const current = new Set(vectors);
+      const rest = start.reseeded.sample.filter((v) => !current.has(v));
+      const old = store.assignBatch(rest, 'first');
+      for (let i = 0; i < rest.length; i++) sketches.add(old.first[i]!, Math.max(0, 1 - old.firstSimilarity[i]!), start.reseeded.weight);
+    }
+    const near = store.assignBatch(vectors, 'first');
+    for (let i = 0; i < n; i++) {
+      assignment[i] = near.first[i]!;
+      distance[i] = Math.max(0, 1 - near.firstSimilarity[i]!);
+      sketches.add(near.first[i]!, distance[i]!);
+    }
+  }
+  const sketchOf = (cluster: number): HistogramSketch => {
+    const s = options.scope === 'cluster' ? sketches.cluster(cluster) : undefined;
+    return s && s.n >= options.minClusterCount ? s : sketches.global;
+  };
+  return { store, version, assignment, distance, sketchOf, reseeded: start.reseeded !== undefined };
 }
 
 const optionsSchema = z.strictObject({
   targetRatio: z.number().gt(0).max(1).default(0.25).describe('overall kept fraction R of the pipeline (D4: 0.25); R_proto adapts to what earlier stages dropped'),
   scope: z.enum(['cluster', 'global']).default('cluster').describe('rank distances within each cluster (D4) or over all clusters'),
   minClusterCount: z.number().int().positive().default(20).describe('a cluster sketch with fewer values falls back to the global sketch'),
+  quota: z.enum(['batch', 'stream']).default('batch').describe('batch: each batch keeps its share, ranked; stream: one level threshold from the stream\'s counts, whichever task decides'),
+  ensemble: z.number().int().min(1).max(8).default(3).describe('clusterings (other seeds, one shared sample) whose quantiles are averaged into a document\'s level: less seed noise than one k-means'),
   ...centroidOptionsShape,
 });
 
@@ -167,22 +204,29 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
   type: 'prototype',
   summary: 'online SSL-prototype pruning: drop the documents nearest their centroid so the overall kept fraction tracks --target-ratio (streaming per-cluster quantiles)',
   options: optionsSchema,
-  stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`],
+  // With the default ensemble of 3; another ensemble size has as many `-centroids-<i>` and `-sketches-<i>` stores.
+  stores: (id) => [`${id}-centroids`, `${id}-warmup`, `${id}-sketches`, `${id}-counts`, `${id}-levels`, `${id}-centroids-2`, `${id}-sketches-2`, `${id}-centroids-3`, `${id}-sketches-3`],
   partitioning: 'single',
   windowed: true,
   build(id, options, deps) {
     const c = resolveCentroidOptions(options);
     const params = { ...options, ...c };
-    const [centroidsName, warmupName, sketchesName, countsName] = prototypeStage.stores(id) as [string, string, string, string];
+    const [centroidsName, warmupName, sketchesName, countsName, levelsName] = prototypeStage.stores(id) as [string, string, string, string, string];
     const centroidStore = new CentroidStore(centroidsName, paramsHash(deps.hasher, { type: 'prototype', ...params }));
     const warmup = new WarmupStore(warmupName, c.sampleSize, c.seed);
     const sketches = new SketchStore(sketchesName);
     const counts = new JsonStore<PrototypeCounts>(countsName, { seen: 0, live: 0, kept: 0 });
+    const levels = new SketchStore(levelsName);
     const report = deps['report'] as ((r: PrototypeReport) => void) | undefined;
+    // The other clusterings share the sample (and its store) with the first one.
+    const ensemble = Array.from({ length: options.ensemble - 1 }, (_, i) => {
+      const cs = new CentroidStore(`${centroidsName}-${i + 2}`, centroidStore.paramsHash);
+      return { centroids: new OnlineCentroids(cs, warmup, { ...c, seed: subSeed(c.seed, 1000 + i) }), sketches: new SketchStore(`${sketchesName}-${i + 2}`), store: cs };
+    });
     return {
-      id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts],
-      operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, params }, {
-        centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}),
+      id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts, levels, ...ensemble.flatMap((e) => [e.store, e.sketches])],
+      operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, quota: options.quota, params }, {
+        centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}), ensemble, levels,
       }),
     };
   },

@@ -32,7 +32,7 @@ function scheduler() {
 }
 
 function parts(options: Partial<CentroidOptions> = {}, factory: AnnIndexFactory = exactAnnIndex, capacity = 1000, exactBelow?: number) {
-  const c: CentroidOptions = { k: 2, warmupDocs: 1000, sampleSize: 1000, iterations: 10, halfLife: 0, seed: 1, ...options };
+  const c: CentroidOptions = { k: 2, warmupDocs: 1000, sampleSize: 1000, iterations: 10, halfLife: 0, seed: 1, refitGrowth: 0, ...options };
   const centroidStore = new CentroidStore('semantic-centroids', 'h');
   const warmup = new WarmupStore('semantic-warmup', c.sampleSize, c.seed);
   const index = new ClusterIndexStore({ name: 'semantic-index', factory, capacity, m: 16, efConstruction: 100, efSearch: 64, seed: c.seed, ...(exactBelow ? { exactBelow } : {}) });

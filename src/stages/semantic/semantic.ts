@@ -95,10 +95,12 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
     });
     const out = [...batch];
     const { centroids, index } = deps;
-    centroids.begin(vectors);
+    const start = centroids.begin(vectors);
     if (!centroids.ready) return out;
     const store = centroids.centroids;
     const version = store.version;
+    // Refitted centroids (on a sample that holds this batch) mean new clusters: re-file the index first.
+    if (start.reseeded) index.refile((vs) => store.assignBatch(vs, 'none').first, store.k);
     index.setClusterCount(store.k);
     // One matrix product assigns the batch; one call per batch looks every document up in its
     // cluster and the next-nearest one and adds it (see ClusterIndexStore.nearestAbove).
@@ -118,14 +120,13 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
         }),
       };
     });
-    const fold = centroids.end(vectors, assignment, version);
-    if (fold.reseeded) index.refile((vs) => store.assignBatch(vs, 'none').first, store.k);
+    centroids.end(vectors, assignment, version);
     const before = deps.counts.value;
     const counts = { seen: before.seen + vectors.length, dropped: before.dropped + dropped };
     deps.counts.set(counts);
     deps.report?.({
       kind: 'semantic', stage, ...counts, batch: { seen: vectors.length, dropped }, keptFraction: counts.seen ? 1 - counts.dropped / counts.seen : 1,
-      centroidVersion: store.version, k: store.k, indexed: index.size(), reseeded: fold.reseeded !== undefined,
+      centroidVersion: store.version, k: store.k, indexed: index.size(), reseeded: start.reseeded !== undefined,
     });
     return out;
   });
