@@ -68,17 +68,25 @@ sinks:\n  decisions: { topic: ${ns}.decisions.dedup }\n  kept: { topic: ${ns}.em
   writeFileSync(selectYaml, `name: select\nsource: { topic: ${ns}.embedded, format: embedded, partitions: 6 }
 stages:\n  - { id: embed, type: embed }\n${SELECT}
 sinks:\n  decisions: { topic: ${ns}.decisions }\n  kept: { topic: ${ns}.curated }\n  dead_letter: { topic: ${ns}.dlq }\n  embeddings: { topic: ${ns}.embeddings }\n`);
-  // The select worker starts first: everything it reads is embedded after it started.
-  const select = startWorker(runArgs(selectYaml, `${ns}-select`));
+  // The select worker starts first: everything it reads is embedded after it started. It runs
+  // until stopped (the embed side may be slower than any idle timeout), and is stopped once it
+  // has decided every document the embed side passed.
+  const select = startWorker(runArgs(selectYaml, `${ns}-select`).filter((a, i, all) => a !== '--until-idle' && all[i - 1] !== '--until-idle'));
   await new Promise((r) => setTimeout(r, 3_000));
   await d4(['produce', corpus.path, '--topic', `${ns}.crawl`, '--partitions', '6']);
   const embedders = [0, 1].map(() => startWorker(runArgs(embedYaml, `${ns}-embed`)));
-  const codes = await Promise.all([...embedders, select].map((w) => w.exited));
-  assert.deepEqual(codes, [0, 0, 0], [...embedders, select].map((w) => w.stderr.slice(-1500)).join('\n----\n'));
-  const s = summaryOf(select.stdout);
+  const codes = await Promise.all(embedders.map((w) => w.exited));
+  assert.deepEqual(codes, [0, 0], embedders.map((w) => w.stderr.slice(-1500)).join('\n----\n'));
   const dedup = await consumeAll<Decision>(`${ns}.decisions.dedup`, 'decision');
-  const selected = await consumeAll<Decision>(`${ns}.decisions`, 'decision');
   const passed = dedup.filter((d) => d.keep).length;
+  for (const t0 = Date.now(); (await consumeAll<Decision>(`${ns}.decisions`, 'decision')).length < passed;) {
+    if (Date.now() - t0 > 300_000 || select.child.exitCode !== null) throw new Error(`the select side did not decide ${passed} documents: ${select.stderr.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  select.child.kill('SIGTERM');
+  assert.equal(await select.exited, 0, select.stderr.slice(-1500));
+  const s = summaryOf(select.stdout);
+  const selected = await consumeAll<Decision>(`${ns}.decisions`, 'decision');
   assert.equal(s.embed.embedded, 0, 'the select side called the model 0 times');
   assert.equal(s.embed.carried, passed, 'every document reached it with its vector');
   assert.ok(embedders.reduce((n, w) => n + summaryOf(w.stdout).embed.embedded, 0) >= passed, 'the embed side embedded them');
