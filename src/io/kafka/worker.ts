@@ -362,6 +362,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     // Idle source partitions send watermarks so that the ordered tasks release what others sent;
     // the same probe tells whether the broker answers (an outage is not idleness).
     let probing = false;
+    let idleQueued = false;
     timers.push(setInterval(() => {
       if (stopping || fatal || probing) return;
       probing = true;
@@ -374,7 +375,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
           lastActivity = Date.now();
         }
         const high = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
-        return serially(async () => {
+        // Queued, not awaited: a window stuck in a transaction must not stop the probe from noticing an outage.
+        if (!idleQueued) idleQueued = true; else return;
+        void serially(async () => {
+          idleQueued = false;
           for (const own of owned.values()) {
             if (own.task.sub.index !== 0 || own.windows.buffered > 0 || own.windows.next < (high.get(own.task.partition) ?? 0n)) continue;
             const records = own.task.idleWatermark(Date.now(), IDLE_LATENESS_MS, Math.max(o.lingerMs, 1_000));
@@ -385,7 +389,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
               if (!(classify(e) instanceof TaskFencedError)) log(`task ${own.task.id}: idle watermark not sent (${(e as Error).message})`);
             }
           }
-        });
+        }).catch(fail);
       }, (e: Error) => {
         if (brokerDownSince === undefined) {
           brokerDownSince = Date.now();
