@@ -75,7 +75,9 @@ sinks:\n  decisions: { topic: ${ns}.decisions }\n  kept: { topic: ${ns}.curated 
   await new Promise((r) => setTimeout(r, 3_000));
   await d4(['produce', corpus.path, '--topic', `${ns}.crawl`, '--partitions', '6']);
   const embedders = [0, 1].map(() => startWorker(runArgs(embedYaml, `${ns}-embed`)));
-  const codes = await Promise.all(embedders.map((w) => w.exited));
+  // Bounded: a worker that does not go idle is stopped (and the test fails) instead of hanging the suite.
+  const guard = setTimeout(() => { for (const w of [...embedders, select]) w.child.kill('SIGKILL'); }, 420_000);
+  const codes = await Promise.all(embedders.map((w) => w.exited)).finally(() => clearTimeout(guard));
   assert.deepEqual(codes, [0, 0], embedders.map((w) => w.stderr.slice(-1500)).join('\n----\n'));
   const dedup = await consumeAll<Decision>(`${ns}.decisions.dedup`, 'decision');
   const passed = dedup.filter((d) => d.keep).length;
