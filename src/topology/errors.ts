@@ -35,8 +35,9 @@ export function classify(e: unknown): D4Error {
 /** The broker could not be reached (down, restarting, network): worth waiting for, whatever the client's own retries concluded. */
 function unreachable(e: unknown): boolean {
   for (let c = e as { name?: string; message?: string; cause?: unknown } | undefined, depth = 0; c && depth < 6; c = c.cause as typeof c, depth++) {
-    if (c.name === 'KafkaJSConnectionError' || c.name === 'KafkaJSRequestTimeoutError' || c.name === 'KafkaJSConnectionClosedError') return true;
-    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection error|Connection timeout|Closed connection|Broker not connected|not connected/i.test(c.message ?? '')) return true;
+    if (c.name === 'KafkaJSConnectionError' || c.name === 'KafkaJSRequestTimeoutError' || c.name === 'KafkaJSConnectionClosedError' || c.name === 'KafkaJSGroupCoordinatorNotFound') return true;
+    // A broker that just came back has not elected its coordinators and leaders yet.
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection error|Connection timeout|Closed connection|Broker not connected|not connected|Failed to find group coordinator|coordinator is not available|not the correct coordinator|coordinator is loading|There is no leader for this topic-partition|not the leader/i.test(c.message ?? '')) return true;
   }
   return false;
 }

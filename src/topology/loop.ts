@@ -1,6 +1,6 @@
 import type { RunObserver } from './events.js';
 import { classify, retry, TaskFencedError, FatalRunError, type RetryOptions } from './errors.js';
-import type { InRecord, OutRecord, Task, WindowOutput } from './task.js';
+import { WATERMARK_HEADER, type InRecord, type OutRecord, type Task, type WindowOutput } from './task.js';
 
 /**
  * The run loop of one task, the same for every driver (Kafka, in-memory): records are buffered
@@ -30,6 +30,13 @@ export class TaskWindows {
 
   get buffered(): number {
     return this.messages.length;
+  }
+
+  /** Buffered records that are documents (not watermarks): work still to do. */
+  get bufferedDocuments(): number {
+    let n = 0;
+    for (const m of this.messages) if (m.headers?.[WATERMARK_HEADER] === undefined) n++;
+    return n;
   }
 
   /** The next window to process: a complete one, or (flush) whatever was delivered. */

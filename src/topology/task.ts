@@ -111,6 +111,11 @@ export class Task {
     this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
   }
 
+  /** Documents this task holds back until every upstream task's watermark passes them. */
+  get held(): number {
+    return this.reorder?.size() ?? 0;
+  }
+
   /** The stage that holds the embeddings to mirror at set-up, when this task embeds. */
   get embedStage(): BuiltEmbedStage | undefined {
     return this.embed;

@@ -1,5 +1,7 @@
-// The whole D4 topology scaled out, with the real model: selection on one set of centroids, and
+// The whole D4 topology scaled out, with a real model: selection on one set of centroids, and
 // the split deployment (embed on "GPU" workers, selection on a CPU worker that never calls the model).
+// The model is the static one (distilled from MiniLM by scripts/setup-model.mjs, ~100× faster on a
+// CPU): these tests are about the runtime, and four MiniLM processes on CI's 2 cores took 54 min.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -15,9 +17,10 @@ const N = corpus.docs.length;
 const TARGET = 0.5;
 const SELECT = `  - { id: semantic, type: semantic, options: { epsilon: 0.15, expectedDocs: 500, seed: 7 } }
   - { id: prototype, type: prototype, options: { targetRatio: ${TARGET}, expectedDocs: 500, seed: 7 } }`;
+const EMBED = '  - { id: embed, type: embed, options: { model: static } }';
 const D4 = `  - { id: exact, type: exact }
   - { id: near, type: near }
-  - { id: embed, type: embed }
+${EMBED}
 ${SELECT}`;
 const summaryOf = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; embed: { embedded: number; cache_hits: number; carried: number } };
 const runArgs = (path: string, app: string) => ['run', path, '--app-id', app, '--window', '64', '--linger-ms', '300', '--until-idle', '15000', '--json'];
@@ -63,10 +66,10 @@ test('split deployment: 2 embed workers + 1 select worker; the select side never
   const embedYaml = join(dir, 'embed.yaml');
   const selectYaml = join(dir, 'select.yaml');
   writeFileSync(embedYaml, `name: embed\nsource: { topic: ${ns}.crawl, format: avro, partitions: 6 }
-stages:\n  - { id: exact, type: exact }\n  - { id: near, type: near }\n  - { id: embed, type: embed }
+stages:\n  - { id: exact, type: exact }\n  - { id: near, type: near }\n${EMBED}
 sinks:\n  decisions: { topic: ${ns}.decisions.dedup }\n  kept: { topic: ${ns}.embedded }\n  dead_letter: { topic: ${ns}.dlq }\n  embeddings: { topic: ${ns}.embeddings }\n`);
   writeFileSync(selectYaml, `name: select\nsource: { topic: ${ns}.embedded, format: embedded, partitions: 6 }
-stages:\n  - { id: embed, type: embed }\n${SELECT}
+stages:\n${EMBED}\n${SELECT}
 sinks:\n  decisions: { topic: ${ns}.decisions }\n  kept: { topic: ${ns}.curated }\n  dead_letter: { topic: ${ns}.dlq }\n  embeddings: { topic: ${ns}.embeddings }\n`);
   // The select worker starts first: everything it reads is embedded after it started. It runs
   // until stopped (the embed side may be slower than any idle timeout), and is stopped once it

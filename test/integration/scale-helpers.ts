@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../../src/io/kafka/kafkajs-fix.js';
 import kafkajs from 'kafkajs';
@@ -66,7 +66,10 @@ export function startWorker(args: readonly string[], env: Record<string, string>
     child, stderr: '', stdout: '',
     exited: new Promise((resolve) => child.once('close', (code) => resolve(code))),
   };
-  child.stderr!.on('data', (d: Buffer) => { w.stderr += d.toString(); });
+  // D4_TEST_WORKER_LOGS=<dir>: every worker's stderr also goes to a file there, to watch a slow test live.
+  const logs = process.env['D4_TEST_WORKER_LOGS'];
+  const file = logs ? join(logs, `worker-${child.pid}.log`) : undefined;
+  child.stderr!.on('data', (d: Buffer) => { w.stderr += d.toString(); if (file) appendFileSync(file, d); });
   child.stdout!.on('data', (d: Buffer) => { w.stdout += d.toString(); });
   return w;
 }

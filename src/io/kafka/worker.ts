@@ -130,11 +130,20 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const consumer = kafka.consumer({ groupId: app, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 2_000, maxBytesPerPartition: o.maxBatchBytes, maxBytes: Math.max(o.maxBatchBytes, 1 << 20) });
 
   let busy: Promise<void> = Promise.resolve();
-  let queued = 0; // work in the queue: never idle while windows are processed
-  const serially = (f: () => Promise<void>) => {
-    queued++;
-    const run = async () => { try { await f(); } finally { queued--; } };
+  // Batches of documents queued or being processed: never idle meanwhile (a window may take the
+  // model longer than the idle timeout). Watermark-only work does not count: idle partitions
+  // send watermarks every second, forever.
+  let documentWork = 0;
+  const serially = (f: () => Promise<void>, documents = false) => {
+    if (documents) documentWork++;
+    const run = async () => { try { await f(); } finally { if (documents) documentWork--; } };
     return (busy = busy.then(run, run));
+  };
+  /** Documents delivered to this worker's tasks and not yet decided or forwarded. */
+  const heldDocuments = () => {
+    let n = 0;
+    for (const own of owned.values()) n += own.windows.bufferedDocuments + own.task.held;
+    return n;
   };
   const fail = (e: unknown) => {
     fatal = e instanceof FatalRunError ? e : new FatalRunError(`worker failed: ${(e as Error).stack ?? e}`);
@@ -144,7 +153,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const committer: Committer = {
     async commit(task, records, end) {
       const own = [...owned.values()].find((x) => x.task === task);
-      if (!own) throw new TaskFencedError(`task ${task.id} is no longer owned by this worker`);
+      if (!own || !assignment.has(`${own.topic}:${task.partition}`)) throw new TaskFencedError(`task ${task.id} is no longer owned by this worker`);
       if (own.broken) {
         // The last attempt lost the broker mid-transaction: a fresh producer under the same
         // transactional id aborts what the old one left open, then the same outputs are sent again.
@@ -197,13 +206,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
 
   /** Producers fence the old owners, then one restore reads the tasks' changelog partitions. */
   const setUpOnce = async (keys: readonly string[]) => {
-    const fresh: Owned[] = [];
-    const committed = new Map<string, bigint>();
-    for (const t of new Set(keys.map((k) => k.slice(0, k.lastIndexOf(':'))))) {
-      for (const r of await admin.fetchOffsets({ groupId: app, topics: [t] })) {
-        for (const p of r.partitions) committed.set(`${t}:${p.partition}`, p.offset === '-1' ? -1n : BigInt(p.offset));
-      }
-    }
+    const fenced: { key: string; topic: string; task: Task; producer: Producer }[] = [];
     const settled = await Promise.allSettled(keys.map(async (key) => {
       const topic = key.slice(0, key.lastIndexOf(':'));
       const partition = Number(key.slice(key.lastIndexOf(':') + 1));
@@ -222,14 +225,28 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
         await producer.disconnect().catch(() => undefined);
         throw e;
       }
-      let start = committed.get(key) ?? -1n;
-      if (start < 0n) start = await startOffset(admin, topic, partition, sub.input.internal ? undefined : o.startAt);
-      fresh.push({ task, windows: new TaskWindows(start, BigInt(o.window)), producer, topic });
+      fenced.push({ key, topic, task, producer });
     }));
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      for (const f of fresh) await f.producer.disconnect().catch(() => undefined);
-      throw failed.reason;
+    const fresh: Owned[] = [];
+    try {
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      // Only now, with every previous owner fenced (its last transaction committed or aborted), is
+      // the committed offset final: read before, a commit landing in between would be re-done here.
+      const committed = new Map<string, bigint>();
+      for (const t of new Set(fenced.map((f) => f.topic))) {
+        for (const r of await admin.fetchOffsets({ groupId: app, topics: [t] })) {
+          for (const p of r.partitions) committed.set(`${t}:${p.partition}`, p.offset === '-1' ? -1n : BigInt(p.offset));
+        }
+      }
+      for (const { key, topic, task, producer } of fenced) {
+        let start = committed.get(key) ?? -1n;
+        if (start < 0n) start = await startOffset(admin, topic, task.partition, task.sub.input.internal ? undefined : o.startAt);
+        fresh.push({ task, windows: new TaskWindows(start, BigInt(o.window)), producer, topic });
+      }
+    } catch (e) {
+      for (const f of fenced) await f.producer.disconnect().catch(() => undefined);
+      throw e;
     }
     const t0 = Date.now();
     let restored: number;
@@ -304,7 +321,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     const eachBatch = async ({ batch }: EachBatchPayload) => {
       if (stopping || fatal) return;
       // Watermarks alone are not activity: idle partitions send them forever.
-      if (batch.messages.some((m) => m.headers?.[WATERMARK_HEADER] === undefined)) lastActivity = Date.now();
+      const documents = batch.messages.some((m) => m.headers?.[WATERMARK_HEADER] === undefined);
+      if (documents) lastActivity = Date.now();
       await serially(async () => {
         if (stopping || fatal) return;
         const key = `${batch.topic}:${batch.partition}`;
@@ -322,7 +340,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
         own.windows.add(batch.messages.map(inRecord), BigInt(batch.lastOffset()));
         observer.lag({ topic: batch.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
         await drain(key, false);
-      }).catch(fail);
+      }, documents).catch(fail);
     };
 
     await consumer.connect();
@@ -402,7 +420,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     const idle = o.untilIdleMs;
     if (idle) {
       timers.push(setInterval(() => {
-        if (brokerDownSince !== undefined || queued > 0) { lastActivity = Date.now(); return; }
+        if (brokerDownSince !== undefined || documentWork > 0 || heldDocuments() > 0) { lastActivity = Date.now(); return; }
         if (Date.now() - lastActivity > idle) stop(`idle for ${idle} ms: stopping`);
       }, Math.min(idle, 500)));
     }
