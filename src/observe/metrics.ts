@@ -79,7 +79,7 @@ export class RunMetrics implements RunObserver {
     this.deadLetters = new Counter({ name: 'd4_dead_letters_total', help: 'Records sent to the dead-letter sink, by the stage that refused them and the error', labelNames: ['stage', 'reason'], registers: r });
     this.stageIn = new Counter({ name: 'd4_stage_documents_in_total', help: 'Live documents that reached a stage', labelNames: ['stage'], registers: r });
     this.stageOut = new Counter({ name: 'd4_stage_documents_out_total', help: 'Live documents a stage let through', labelNames: ['stage'], registers: r });
-    this.records = new Counter({ name: 'd4_input_records_total', help: 'Input records (offsets) consumed and committed, per input partition', labelNames: ['partition'], registers: r });
+    this.records = new Counter({ name: 'd4_input_records_total', help: 'Crawl records (offsets) consumed and committed, per crawl partition (internal topics not counted)', labelNames: ['partition'], registers: r });
     this.windows = new Counter({ name: 'd4_windows_total', help: 'Windows committed, per input partition', labelNames: ['partition'], registers: r });
     this.decisionLatency = new Histogram({ name: 'd4_decision_latency_seconds', help: 'Commit time of a document\'s decision minus its record\'s timestamp', buckets: LATENCY_BUCKETS, registers: r });
     this.windowSeconds = new Histogram({ name: 'd4_window_process_seconds', help: 'Time running the stages on one window', buckets: DURATION_BUCKETS, registers: r });
@@ -139,7 +139,7 @@ export class RunMetrics implements RunObserver {
 
   windowCommitted(e: WindowCommitted): void {
     const partition = String(e.partition);
-    this.records.inc({ partition }, e.records);
+    if (e.subtopology === '0') this.records.inc({ partition }, e.records); // the crawl's records, not the internal topics' again
     this.windows.inc({ partition });
     this.documentsIn.inc(e.decisions.length + e.dead.length);
     this.kept.inc(e.kept);

@@ -72,7 +72,7 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   assert.equal((await get(`${url}/readyz`)).status, 503, 'not ready once the run has ended');
 
   // Readiness: not ready while starting and restoring, ready only after the restore was logged.
-  const restoredLine = /^\[d4\] (\S+) restored (\d+) changelog record\(s\)/m.exec(stderr);
+  const restoredLine = /^\[d4\] (\S+) tasks [^\n]*: set up, (\d+) changelog record\(s\) restored/m.exec(stderr);
   assert.ok(restoredLine, `the second worker restored its stores:\n${stderr}`);
   const restoredAt = Date.parse(restoredLine[1]!);
   const firstReady = readiness.find((r) => r.status === 200);
@@ -112,8 +112,8 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; dropped: Record<string, number>; dropped_total: number; dead_lettered: Record<string, number>; dead_lettered_total: number };
 
   // The counters agree with the run's summary.
-  assert.equal(summary.in, 1129);
-  assert.equal(sum(final, 'd4_documents_in_total'), summary.in);
+  assert.equal(summary.in, 1129, stderr);
+  assert.equal(sum(final, 'd4_documents_in_total'), summary.in, after.body.split('\n').filter((l) => /^d4_(documents|input_records|windows)/.test(l)).join('\n'));
   assert.equal(sum(final, 'd4_documents_kept_total'), summary.kept);
   assert.equal(sum(final, 'd4_documents_dropped_total'), summary.dropped_total);
   for (const [key, n] of Object.entries(summary.dropped)) {

@@ -1,26 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, KafkaMessage, Message } from './client.js';
-import type { StateStore } from '../../state/store.js';
+import type { Admin, Kafka, KafkaMessage } from './client.js';
 
 /** The compacted topic that backs a store (Kafka Streams' naming: <application>-<store>-changelog). */
 export const changelogTopic = (applicationId: string, store: string) => `${applicationId}-${store}-changelog`;
 
-/** The store's changes since the last call, as messages for its changelog topic. */
-export function changelogMessages(store: StateStore): Message[] {
-  return store.drainChanges().map((c) => ({ key: c.key, value: c.value }));
-}
-
 /**
  * Reads topics from the beginning up to the end offsets found at the start, in read-committed
- * mode, handing every record to `onMessage` in offset order per partition. The caller must have
+ * mode (only the `only` partitions, when given), handing every record to `onMessage` in offset
+ * order per partition. The caller must have
  * fenced the previous worker's transactional producers first, or an open transaction would hold
  * the last stable offset back until it times out. Returns the number of records read.
  */
-export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: readonly string[], groupPrefix: string, onMessage: (topic: string, message: KafkaMessage) => void): Promise<number> {
+export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: readonly string[], groupPrefix: string, onMessage: (topic: string, partition: number, message: KafkaMessage) => void, only?: ReadonlySet<string>): Promise<number> {
   const pending = new Map<string, bigint>(); // topic:partition → last offset to reach
   for (const topic of topics) {
     for (const p of await admin.fetchTopicOffsets(topic)) {
-      if (BigInt(p.high) > BigInt(p.low)) pending.set(`${topic}:${p.partition}`, BigInt(p.high) - 1n);
+      const key = `${topic}:${p.partition}`;
+      if ((!only || only.has(key)) && BigInt(p.high) > BigInt(p.low)) pending.set(key, BigInt(p.high) - 1n);
     }
   }
   if (pending.size === 0) return 0;
@@ -44,7 +40,9 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: readon
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) onMessage(batch.topic, m);
+        // `only`: the partitions of other tasks are paused, never read.
+        if (only && !only.has(`${batch.topic}:${batch.partition}`)) { consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]); return; }
+        for (const m of batch.messages) onMessage(batch.topic, batch.partition, m);
         read += batch.messages.length;
       },
     });
@@ -54,14 +52,4 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: readon
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
   return read;
-}
-
-/** Rebuilds stores by replaying their changelog topics (see readTopicsToEnd). */
-export async function restoreFromChangelogs(kafka: Kafka, admin: Admin, applicationId: string, stores: readonly StateStore[], log: (m: string) => void): Promise<number> {
-  const byTopic = new Map(stores.map((s) => [changelogTopic(applicationId, s.name), s]));
-  const applied = await readTopicsToEnd(kafka, admin, [...byTopic.keys()], `${applicationId}-restore`, (topic, m) => {
-    byTopic.get(topic)!.applyChange({ key: m.key?.toString('utf8') ?? '', value: m.value });
-  });
-  if (applied > 0) log(`restored ${applied} changelog record(s) into ${stores.map((s) => s.name).join(', ')}`);
-  return applied;
 }

@@ -50,7 +50,7 @@ export async function readEmbeddingsTopic(brokers: readonly string[], topic: str
   try {
     const topics = new Set(await admin.listTopics());
     if (!topics.has(topic)) return records;
-    await readTopicsToEnd(kafka, admin, [topic], 'd4-embeddings-reader', (_t, m) => {
+    await readTopicsToEnd(kafka, admin, [topic], 'd4-embeddings-reader', (_t, _p, m) => {
       const r = m.value ? c.decode(m.value) : undefined;
       if (r && 'value' in r) records.push(r.value);
     });

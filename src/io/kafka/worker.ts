@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chunkByBytes, createKafka, ensureTopics, transactionalProducer, type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer, type TopicSpec } from './client.js';
-import { changelogTopic } from './changelog.js';
+import { changelogTopic, readTopicsToEnd } from './changelog.js';
 import { codecs, type CodecOptions } from '../avro/codec.js';
 import type { DecodeOptions } from '../../records/decode.js';
 import type { PoisonGuardOptions } from '../../records/poison-guard.js';
@@ -489,48 +488,8 @@ async function restore(kafka: Kafka, admin: Admin, app: string, tasks: readonly 
       });
     }
   }
-  const ends = new Map<string, bigint>();
-  const topicsToRead = new Set<string>();
-  for (const key of targets.keys()) topicsToRead.add(key.slice(0, key.lastIndexOf(':')));
-  for (const topic of topicsToRead) {
-    for (const p of await admin.fetchTopicOffsets(topic)) {
-      const key = `${topic}:${p.partition}`;
-      if (targets.has(key) && BigInt(p.high) > BigInt(p.low)) ends.set(key, BigInt(p.high) - 1n);
-    }
-  }
-  let read = 0;
-  if (ends.size > 0) {
-    const groupId = `${app}-restore-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 8 << 20 });
-    await consumer.connect();
-    try {
-      const wanted = new Set(ends.keys());
-      const done = new Promise<void>((resolve, reject) => {
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          const key = `${payload.topic}:${payload.partition}`;
-          const end = ends.get(key);
-          if (end !== undefined && BigInt(payload.lastOffset) >= end) ends.delete(key);
-          if (ends.size === 0) resolve();
-        });
-        consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
-      });
-      await consumer.subscribe({ topics: [...new Set([...wanted].map((k) => k.slice(0, k.lastIndexOf(':'))))], fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const key = `${batch.topic}:${batch.partition}`;
-          const apply = wanted.has(key) ? targets.get(key) : undefined;
-          if (!apply) { consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]); return; }
-          for (const m of batch.messages) apply(m);
-          read += batch.messages.length;
-        },
-      });
-      await done;
-    } finally {
-      await consumer.disconnect();
-      await admin.deleteGroups([groupId]).catch(() => undefined);
-    }
-  }
+  const topicsToRead = new Set([...targets.keys()].map((k) => k.slice(0, k.lastIndexOf(':'))));
+  const read = await readTopicsToEnd(kafka, admin, [...topicsToRead], `${app}-restore`, (topic, partition, m) => targets.get(`${topic}:${partition}`)?.(m), new Set(targets.keys()));
   for (const [task, list] of vectors) if (list.length > 0) task.embedStage!.store.load(list);
   return read;
 }
