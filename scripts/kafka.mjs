@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createScramUsers, ensureTls, saslSslListenerProperties, writeClientConfigs } from './kafka-sasl-ssl.mjs';
+import { pidAlive, portFree, readJson, readText, sleep } from './lib/host.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BROKER_SRC = path.join(ROOT, 'docker', 'local-broker');
@@ -103,7 +104,6 @@ function die(msg, code = 1) {
 function say(msg) {
   process.stdout.write(`${msg}\n`);
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function kafkaVersion() {
   const pom = fs.readFileSync(POM, 'utf8');
@@ -119,22 +119,6 @@ function kafkaVersionOrUnknown() {
   }
 }
 
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-function readJson(file) {
-  const t = readText(file);
-  if (t == null) return null;
-  try {
-    return JSON.parse(t);
-  } catch {
-    return null;
-  }
-}
 function rmf(file) {
   fs.rmSync(file, { force: true, recursive: true });
 }
@@ -150,22 +134,6 @@ function tail(file, lines = 30) {
 }
 
 // --- processes --------------------------------------------------------------------------------
-
-function pidAlive(pid) {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if (e.code !== 'EPERM') return false;
-  }
-  // A zombie (exited, not yet reaped) still answers kill(0): count it as dead.
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat) {
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-  }
-  return true;
-}
 
 // True when pid is the broker JVM of this runtime dir (guards against a recycled pid).
 // Without /proc (not Linux) only liveness can be checked.
@@ -199,15 +167,6 @@ function portAnswers(port, timeoutMs = 1000) {
   });
 }
 
-function portFree(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host: HOST, port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
 function validPort(p) {
   return Number.isInteger(p) && p >= 1024 && p <= 65534;
 }
@@ -237,7 +196,7 @@ async function choosePorts() {
     const port = first + 2 * i;
     const controllerPort = port + 1;
     if (!validPort(port) || !validPort(controllerPort)) break;
-    if ((await portFree(port)) && (await portFree(controllerPort))) {
+    if ((await portFree(HOST, port)) && (await portFree(HOST, controllerPort))) {
       if (i > 0) {
         say(
           `kafka: port ${first} or ${first + 1} is taken by another process; ` +

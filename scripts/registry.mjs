@@ -14,10 +14,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidAlive, portFree, readJson, readText, sleep } from './lib/host.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VERSION = process.env.D4_REGISTRY_VERSION || '3.0.9';
@@ -66,20 +66,6 @@ function die(msg, code = 1) {
   process.exit(code);
 }
 const say = (m) => process.stdout.write(`${m}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const readText = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return null; } };
-const readJson = (f) => { try { return JSON.parse(readText(f) ?? ''); } catch { return null; } };
-
-function pidAlive(pid) {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); } catch (e) { if (e.code !== 'EPERM') return false; }
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat) {
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-  }
-  return true;
-}
 
 /** True when pid is this runtime dir's registry JVM (guards against a recycled pid). */
 function pidIsOurs(pid) {
@@ -87,15 +73,6 @@ function pidIsOurs(pid) {
   const cmd = readText(`/proc/${pid}/cmdline`);
   if (cmd == null) return true;
   return cmd.includes('apicurio-registry') && cmd.includes(`-Dd4.registry.dir=${RUNTIME}`);
-}
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host: HOST, port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
 }
 
 function request(method, url, body) {
@@ -185,7 +162,7 @@ async function up() {
   checkJava(jar);
   let port = Number(process.env.D4_REGISTRY_PORT || DEFAULT_PORT);
   let tries = 0;
-  while (!(await portFree(port)) || !(await portFree(port + 1))) {
+  while (!(await portFree(HOST, port)) || !(await portFree(HOST, port + 1))) {
     if (++tries > 50) die(`no free port from ${DEFAULT_PORT} upwards; set D4_REGISTRY_PORT`);
     port += 2;
   }

@@ -7,53 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJsonl, runCli, sharedData, tempDir } from './helpers.js';
+import { readJsonl, runCli, tempDir } from './helpers.js';
 import { stageDefinitions } from '../src/topology/registry.js';
-import { Rng } from '../src/stages/centroids/vectors.js';
+import { webWithMrpc } from '../bench/quality/corpora.js';
 import { semanticStage } from '../src/stages/semantic/semantic.js';
 
-interface Doc { id: string; text: string }
 interface Decision { id: string; keep: boolean; stage: string; reason: string; duplicate_of: string | null; similarity: number | null; cluster: number | null; centroid_version: number | null; distance: number | null; threshold: number | null }
 
 const PAIRS_PER_CLASS = 150;
 const BATCH = 256;
 const TARGET = 0.25;
-
-/** MRPC train pairs: UTF-8 BOM, CRLF, columns Quality, #1 ID, #2 ID, #1 String, #2 String. */
-function mrpcPairs(): { quality: number; a: string; b: string; idA: string; idB: string }[] {
-  const text = readFileSync(sharedData('mrpc-train.tsv'), 'utf8').replace(/^\uFEFF/, '');
-  const rows = text.split(/\r?\n/).slice(1).filter((l) => l.length > 0).map((l) => l.split('\t'));
-  return rows.map(([q, idA, idB, a, b]) => ({ quality: Number(q), idA: idA!, idB: idB!, a: a!, b: b! }));
-}
-
-/**
- * C4 (1,000) and FineWeb (300) documents in their order, with PAIRS_PER_CLASS paraphrase and as
- * many non-paraphrase MRPC pairs (no sentence used twice, no identical pair) inserted at seeded
- * random places, the second member of each pair always after the first.
- */
-function buildCorpus(): { docs: Doc[]; later: Map<string, number> } {
-  const web = [...readJsonl<Doc>(sharedData('web/c4-en-1k.jsonl')), ...readJsonl<Doc>(sharedData('web/fineweb-300.jsonl'))].map((d) => ({ id: d.id, text: d.text }));
-  const used = new Set<string>();
-  const chosen: { quality: number; a: string; b: string }[] = [];
-  for (const quality of [1, 0]) {
-    for (const p of mrpcPairs()) {
-      if (chosen.filter((c) => c.quality === quality).length === PAIRS_PER_CLASS) break;
-      if (p.quality !== quality || used.has(p.idA) || used.has(p.idB) || p.a.trim() === p.b.trim()) continue;
-      used.add(p.idA).add(p.idB);
-      chosen.push(p);
-    }
-  }
-  const rng = new Rng(2023);
-  const slots: { at: number; doc: Doc }[] = web.map((doc, i) => ({ at: (i + 0.5) / web.length, doc }));
-  const later = new Map<string, number>(); // id of the later member → its pair's quality
-  chosen.forEach((p, i) => {
-    const [u, v] = [rng.next(), rng.next()].sort((x, y) => x - y) as [number, number];
-    slots.push({ at: u, doc: { id: `mrpc-${i}-a`, text: p.a } }, { at: v, doc: { id: `mrpc-${i}-b`, text: p.b } });
-    later.set(`mrpc-${i}-b`, p.quality);
-  });
-  slots.sort((x, y) => x.at - y.at);
-  return { docs: slots.map((s) => s.doc), later };
-}
 
 const comparable = (d: Decision) => [d.id, d.keep, d.stage, d.reason, d.duplicate_of, d.similarity, d.cluster, d.centroid_version, d.distance, d.threshold];
 
@@ -86,7 +49,7 @@ function stageCounts(decisions: Decision[]): Record<string, number> {
 
 test(`selection with the real model: paraphrases dropped far more often than non-paraphrases, R within ±0.02, deterministic, restart-exact; online vs batch (${STAGES.join(',')})`, async () => {
   assert.ok(STAGES.includes('embed'), 'the embed stage is registered');
-  const { docs, later } = buildCorpus();
+  const { docs, later } = webWithMrpc(PAIRS_PER_CLASS); // the corpus bench:quality names web+mrpc
   const dir = tempDir('d4-select-');
   const input = join(dir, 'corpus.jsonl');
   writeFileSync(input, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
