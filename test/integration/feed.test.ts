@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { cli, root, runCli, sharedData, tempDir } from '../helpers.js';
-import { brokers, consumeAll, d4, namespace, writeTopology } from './kafka-helpers.js';
+import { brokers, consumeAll, d4, namespace, startFeedServer, writeTopology } from './kafka-helpers.js';
 import { feed, type FeedBatch, type FeedOptions } from '../../src/feed/index.js';
 import { kafkaFeedSource } from '../../src/io/kafka/feed-source.js';
 
@@ -117,24 +117,10 @@ test('feed (CLI): --batch-tokens batches within the budget, the same as the libr
   }
 });
 
-async function startServer(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [cli, 'feed', ...args, '--serve', '0'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/batches)/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`d4 feed --serve exited ${code}:\n${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
-}
-
 test('feed (HTTP): /batches serves the library\'s batch sequence for the same seed, resumes from ?resume=, and refuses a token that does not fit', async () => {
   const topic = await curated();
   const expected = (await libraryBatches(topic, OPTIONS)).map(asLine);
-  const server = await startServer(['--topic', topic, ...CLI_OPTIONS]);
+  const server = await startFeedServer(['--topic', topic, ...CLI_OPTIONS]);
   try {
     const all = await fetch(server.url);
     assert.equal(all.status, 200);

@@ -1,7 +1,8 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJsonl, runCli, tempDir } from '../helpers.js';
+import { cli, readJsonl, root, runCli, tempDir } from '../helpers.js';
 
 /** The broker scripts/test.mjs started; integration tests fail (never skip) without one. */
 export function brokers(): string {
@@ -46,3 +47,28 @@ export async function consumeAll<T = Record<string, any>>(topic: string, as: str
 }
 
 export { readJsonl };
+
+/** A `d4 feed --serve` process (port 0: any free port), with its /batches URL, its stderr so far, and a clean stop. */
+export interface FeedServer { child: ChildProcessWithoutNullStreams; url: string; port: number; stderr(): string; stop(): Promise<void> }
+
+export async function startFeedServer(args: string[], port = 0): Promise<FeedServer> {
+  const child = spawn(process.execPath, [cli, 'feed', ...args, '--serve', String(port)], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/batches)/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`d4 feed --serve exited ${code}:\n${stderr}`)));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const closed = new Promise((r) => child.once('close', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await closed;
+    clearTimeout(timer);
+  };
+  return { child, url, port: Number(new URL(url).port), stderr: () => stderr, stop };
+}

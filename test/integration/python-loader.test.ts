@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, root, sharedData, tempDir } from '../helpers.js';
-import { brokers, consumeAll, d4, namespace, writeTopology } from './kafka-helpers.js';
+import { consumeAll, d4, namespace, startFeedServer, writeTopology } from './kafka-helpers.js';
 import { pythonEnv, type PythonEnv } from '../python-env.js';
 
 const KEPT = 2125;
@@ -33,30 +33,6 @@ before(async () => {
   expectedFile = join(tempDir(), 'expected.json');
   writeFileSync(expectedFile, JSON.stringify(expected));
 });
-
-interface Server { child: ChildProcessWithoutNullStreams; url: string; port: number; stop(): Promise<void> }
-
-async function startServer(args: string[], port = 0): Promise<Server> {
-  const child = spawn(process.execPath, [cli, 'feed', ...args, '--serve', String(port)], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/batches)/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`d4 feed --serve exited ${code}:\n${stderr}`)));
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const closed = new Promise((r) => child.once('close', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await closed;
-    clearTimeout(timer);
-  };
-  return { child, url, port: Number(new URL(url).port), stop };
-}
 
 function python(args: string[], cwd = root): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(py.python, args, { cwd, encoding: 'utf8', env: { ...process.env, ...py.env }, maxBuffer: 64 << 20 });
@@ -108,7 +84,7 @@ test('d4feed: its unit tests pass and it type-checks with mypy --strict', () => 
 });
 
 test('d4feed against d4 feed --serve: two epochs, each kept document exactly once per epoch, in different orders', async () => {
-  const server = await startServer(['--topic', topic, ...SERVER_OPTIONS]);
+  const server = await startFeedServer(['--topic', topic, ...SERVER_OPTIONS]);
   try {
     const r = python([check, 'epochs', server.url, expectedFile, '2']);
     assert.equal(r.code, 0, r.stderr);
@@ -121,7 +97,7 @@ test('d4feed against d4 feed --serve: two epochs, each kept document exactly onc
 });
 
 test('d4feed: a trainer SIGKILLed mid-epoch restarts from its saved checkpoint: every document exactly once per epoch', async () => {
-  const server = await startServer(['--topic', topic, ...SERVER_OPTIONS]);
+  const server = await startFeedServer(['--topic', topic, ...SERVER_OPTIONS]);
   try {
     const state = join(tempDir(), 'trainer.json');
     const first = await trainer(server.url, state, (step, kill) => { if (step >= 15) kill(); });
@@ -138,7 +114,7 @@ test('d4feed: a trainer SIGKILLed mid-epoch restarts from its saved checkpoint: 
 });
 
 test('d4feed: the feed server SIGKILLed under a running trainer and restarted on its port: the loader reconnects from its checkpoint, exactly once', async () => {
-  let server = await startServer(['--topic', topic, ...SERVER_OPTIONS]);
+  let server = await startFeedServer(['--topic', topic, ...SERVER_OPTIONS]);
   const port = server.port;
   try {
     const state = join(tempDir(), 'trainer.json');
@@ -146,7 +122,7 @@ test('d4feed: the feed server SIGKILLed under a running trainer and restarted on
     const run = await trainer(server.url, state, (step) => {
       if (step === 20 && !restarted) {
         server.child.kill('SIGKILL');
-        restarted = new Promise((r) => setTimeout(r, 1500)).then(async () => { server = await startServer(['--topic', topic, ...SERVER_OPTIONS], port); });
+        restarted = new Promise((r) => setTimeout(r, 1500)).then(async () => { server = await startFeedServer(['--topic', topic, ...SERVER_OPTIONS], port); });
       }
     });
     await restarted;
@@ -166,7 +142,7 @@ test('d4feed: a feed the server cannot serve (JSON records on the topic: poison-
   const input = join(tempDir(), 'docs.jsonl');
   writeFileSync(input, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `j${i}`, text: `document ${i}` })).join('\n'));
   await d4(['produce', input, '--topic', json, '--format', 'json']);
-  const server = await startServer(['--topic', json]);
+  const server = await startFeedServer(['--topic', json]);
   try {
     const r = python([check, 'refused', server.url, 'HTTP 422.*poison-topic guard.*--format json']);
     assert.equal(r.code, 0, r.stderr);
@@ -184,7 +160,7 @@ test('d4feed.FeedDataset through torch.utils.data.DataLoader (num_workers=1): on
     t.skip('PyTorch is not installed on this machine (the environment sees system site-packages); FeedDataset not exercised');
     return;
   }
-  const server = await startServer(['--topic', topic, ...SERVER_OPTIONS]);
+  const server = await startFeedServer(['--topic', topic, ...SERVER_OPTIONS]);
   try {
     const r = python([check, 'torch', server.url, expectedFile]);
     assert.equal(r.code, 0, r.stderr);
