@@ -1,9 +1,10 @@
 import type { RunObserver } from './events.js';
+import { embedReports } from '../observe/run-events.js';
 import { classify, retry, TaskFencedError, FatalRunError, type RetryOptions } from './errors.js';
 import { WATERMARK_HEADER, type InRecord, type OutRecord, type Task, type WindowOutput } from './task.js';
 
 /**
- * The run loop of one task, the same for every driver (Kafka, in-memory): records are buffered
+ * The run loop of one task, the same for every driver (Kafka, file, in-memory): records are buffered
  * and processed in windows of `window` offsets aligned on offset multiples, so that a window's
  * composition (which the selection stages' decisions depend on) never depends on how the records
  * happened to be delivered: a replay of the same offsets sees the same windows. A partial window
@@ -57,7 +58,7 @@ export class TaskWindows {
   }
 }
 
-/** How a driver makes a window durable: one atomic write of its records and the input offset. */
+/** How a driver makes a window durable: one atomic write of its records and the input offset (a Kafka transaction; in file mode, appends to the output files). */
 export interface Committer {
   commit(task: Task, records: readonly OutRecord[], end: bigint): Promise<void>;
 }
@@ -107,8 +108,7 @@ export async function runWindow(task: Task, windows: TaskWindows, w: { records: 
     stages: stageFlow(task, out), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
   });
   o.observer.storeSizes(task.stores.map((s) => ({ task: task.id, store: s.name, entries: s.size(), bytes: s.bytes() })));
-  const embed = task.embedStage;
-  if (embed) o.observer.stageReport({ task: task.id, stage: embed.id, report: { kind: 'embed', ...embed.counters.toJSON() } });
+  for (const r of embedReports(task.pipeline, task.id)) o.observer.stageReport(r);
   if (o.verbose) o.log(`task ${task.id}: committed offsets <${w.end}: ${out.decisions.length} decisions, ${out.forwarded} forwarded, ${out.dead.length} dead letters`);
   return out;
 }
