@@ -6,6 +6,7 @@ import StreamArray from 'stream-json/streamers/StreamArray.js';
 import { deadLetter, origin, type Item } from '../../records/item.js';
 import { itemFromJsonBytes, type DecodeOptions } from '../../records/decode.js';
 import type { InRecord } from '../../topology/task.js';
+import { TaskWindows } from '../../topology/loop.js';
 
 export interface FileSourceOptions extends DecodeOptions {
   /** Records per batch read; the runner awaits each batch, which is the backpressure. */
@@ -142,9 +143,25 @@ export function decodeFileRecord(path: string, options: DecodeOptions): (record:
   };
 }
 
-/** Reads a file (see readFileRecords) and yields batches of Items in input order: a document, or the dead letter of a line that was not one. */
+/**
+ * Reads a file (see readFileRecords) and yields its windows as Items in input order (a document,
+ * or the dead letter of a line that was not one): the records of `batchSize` consecutive offsets
+ * aligned on offset multiples, cut as the run loop cuts them (TaskWindows), so that whoever batches
+ * a file this way (d4 sweep, d4 batch) hands the selection stages the windows `d4 curate` does.
+ */
 export async function* readFileItems(path: string, options: FileSourceOptions): AsyncGenerator<Item[]> {
   const decode = decodeFileRecord(path, options);
+  const windows = new TaskWindows(0n, BigInt(options.batchSize));
   let seq = 0;
-  for await (const records of readFileRecords(path, options)) yield records.map((r) => decode(r, seq++));
+  const ready = function* (flush: boolean) {
+    for (let w = windows.take(flush); w; w = windows.take(flush)) {
+      windows.committed(w.end);
+      if (w.records.length > 0) yield w.records.map((r) => decode(r, seq++));
+    }
+  };
+  for await (const records of readFileRecords(path, options)) {
+    windows.add(records, records.at(-1)!.offset);
+    yield* ready(false);
+  }
+  yield* ready(true);
 }
