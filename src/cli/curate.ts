@@ -2,11 +2,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../topology/registry.js';
-import { applyOverrides, buildStages } from '../topology/topology.js';
-import { composePipeline } from '../topology/pipeline.js';
-import { curateFile } from '../topology/run-files.js';
+import { applyOverrides, buildStages, type StageSpec } from '../topology/topology.js';
+import { composePipeline, type Pipeline } from '../topology/pipeline.js';
+import { curateFile } from '../io/files/curate-file.js';
 import { inputSize } from '../io/files/source.js';
-import { createHasher } from '../stages/text/hash.js';
+import { createHasher, type Hasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import { EmbedderError } from '../stages/embed/types.js';
@@ -57,7 +57,7 @@ export async function curateCommand(input: string, opts: CurateCliOptions): Prom
   observation.metrics?.addStages(pipeline.stages);
   let ok = false;
   try {
-    const code = await run(input, opts, pipeline, observation);
+    const code = await run(input, opts, { specs, pipeline, hasher }, observation);
     ok = code === 0;
     if (!opts.json) for (const r of selection.last.values()) console.log(`  ${formatReport(r)}`);
     if (reports.length) writeFileSync(join(opts.out, 'selection.json'), JSON.stringify({ reports }) + '\n'); // for d4 report
@@ -98,7 +98,7 @@ async function embedDeps(opts: CurateCliOptions): Promise<Pick<StageDeps, 'creat
   };
 }
 
-async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<typeof composePipeline>, observation: Observation): Promise<number> {
+async function run(input: string, opts: CurateCliOptions, { specs, pipeline, hasher }: { specs: readonly StageSpec[]; pipeline: Pipeline; hasher: Hasher }, observation: Observation): Promise<number> {
   const total = input === '-' ? undefined : inputSize(input);
   const bar = opts.progress && process.stderr.isTTY && total
     ? new cliProgress.SingleBar({ format: 'curating |{bar}| {percentage}% | {docs} docs | {rate} docs/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -106,7 +106,7 @@ async function run(input: string, opts: CurateCliOptions, pipeline: ReturnType<t
   let bytes = 0;
   bar?.start(total!, 0, { docs: 0, rate: 0 });
   const summary = await curateFile(input, pipeline, {
-    outDir: opts.out, idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize,
+    outDir: opts.out, stages: specs, hasher, idField: opts.idField, textField: opts.textField, maxBytes: opts.maxBytes, batchSize: opts.batchSize,
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
     ...(observation.observer ? { observer: observation.observer } : {}),
     onBytes: (n) => { bytes = n; },

@@ -42,7 +42,7 @@ const kafkaConfigOption = () => new Option('--kafka-config <file>', `Kafka clien
 const schemaIdOption = () => new Option('--schema-id <id>', 'use the Confluent wire format (magic byte + this schema id) for Avro records').argParser(positiveInt('--schema-id')).conflicts('schemaRegistry');
 const schemaRegistryOption = () => new Option('--schema-registry <url>', 'a Confluent-compatible schema registry (e.g. the URL `npm run registry:up` prints): each record type\'s schema is registered under <topic>-value and records are framed with its id; framed records are read by the writer schema their id names (unknown ids are dead-lettered as unknown-schema-id). TLS and credentials: schema.registry.* / basic.auth.* in --kafka-config');
 
-inputOptions(program.command('curate'), 'documents per batch: bounds memory, and is the selection stages\' decision window')
+inputOptions(program.command('curate'), 'lines per window (the records of n consecutive lines): bounds memory, and is the selection stages\' decision window')
   .description('Curate a file with no broker: writes <out>/decisions.jsonl (one line per input document, in input order), kept.jsonl, dead-letter.jsonl and summary.json, and prints a summary.')
   .argument('<input>', 'JSONL, JSONL.gz, a JSON array (optionally .gz), or - for stdin')
   .requiredOption('-o, --out <dir>', 'output directory (created if missing; files in it are overwritten)')
@@ -93,7 +93,7 @@ inputOptions(program.command('batch'), 'documents per batch through the stages b
     process.exitCode = await batchCommand(input, opts);
   });
 
-inputOptions(program.command('sweep'), 'documents per batch (the selection stages\' decision window)')
+inputOptions(program.command('sweep'), 'lines per window, as d4 curate (the selection stages\' decision window)')
   .description('Evaluate several parameter sets of the selection stages over the same input in one pass: exact, near and embed run once, each parameter set gets its own semantic/prototype stages. Prints, per set: kept fraction, drops per stage, R_dedup, clusters covered, time. With --target-dedup-ratio, searches the semantic epsilon that keeps that fraction (SemDeDup\'s recipe: trial values, then interpolation).')
   .argument('<input>', 'JSONL, JSONL.gz or a JSON array; or a topologies/*.yaml file: its crawl topic is the input and its embeddings topic the embeddings (--stages is then the topology\'s)')
   .addOption(brokersOption())

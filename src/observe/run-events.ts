@@ -1,6 +1,6 @@
 // Builders of the run loop's observer events from what a loop has at hand after a window, so a
-// loop's emission is one line per event (file mode, the Kafka runner, and the lead's new loop).
-import type { Item } from '../records/item.js';
+// loop's emission is one line per event (topology/loop.ts, which every driver runs).
+import type { DeadLetter, Decision, Item } from '../records/item.js';
 import type { Outcomes, Pipeline } from '../topology/pipeline.js';
 import type { StageReport, StoreSize, WindowCommitted } from '../topology/events.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
@@ -21,21 +21,29 @@ export interface WindowFacts {
   readonly committedAt?: number;
 }
 
-/** The WindowCommitted event of a window: per-stage in/out from the decisions, latency timestamps per decision. */
-export function windowCommitted(f: WindowFacts): WindowCommitted {
-  const subtopology = f.subtopology ?? '0';
-  const ids = f.pipeline.stages.map((s) => s.id);
-  const stopped = new Map<string, number>(ids.map((id) => [id, 0]));
-  for (const d of f.outcomes.decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
-  for (const d of f.outcomes.dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
-  // Documents that entered the first stage: every decision, and the dead letters a stage (not the decoder) made.
-  let live = f.outcomes.decisions.length + f.outcomes.dead.filter((d) => stopped.has(d.stage)).length;
-  const stages = ids.map((stage) => {
+/**
+ * Live documents in and out of each stage of a window, from what the stages decided: a stage
+ * stops a document by dropping or dead-lettering it. Documents that entered the first stage:
+ * every decision, the dead letters a stage (not the decoder) made, and those forwarded to the
+ * next sub-topology.
+ */
+export function stageFlow(stageIds: readonly string[], decisions: readonly Decision[], dead: readonly DeadLetter[], forwarded = 0): WindowCommitted['stages'][number][] {
+  const stopped = new Map<string, number>(stageIds.map((id) => [id, 0]));
+  for (const d of decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  for (const d of dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  let live = forwarded + decisions.length + dead.filter((d) => stopped.has(d.stage)).length;
+  return stageIds.map((stage) => {
     const out = live - stopped.get(stage)!;
     const s = { stage, in: live, out, seconds: 0 };
     live = out;
     return s;
   });
+}
+
+/** The WindowCommitted event of a window: per-stage in/out from the decisions, latency timestamps per decision. */
+export function windowCommitted(f: WindowFacts): WindowCommitted {
+  const subtopology = f.subtopology ?? '0';
+  const stages = stageFlow(f.pipeline.stages.map((s) => s.id), f.outcomes.decisions, f.outcomes.dead);
   const recordTimestamps: number[] = [];
   f.items.forEach((item, i) => { if (item.kind === 'doc') recordTimestamps.push(f.timestamps[i] ?? NaN); });
   return {

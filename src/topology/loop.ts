@@ -1,9 +1,10 @@
 import type { RunObserver } from './events.js';
+import { embedReports, stageFlow } from '../observe/run-events.js';
 import { classify, retry, TaskFencedError, FatalRunError, type RetryOptions } from './errors.js';
 import { WATERMARK_HEADER, type InRecord, type OutRecord, type Task, type WindowOutput } from './task.js';
 
 /**
- * The run loop of one task, the same for every driver (Kafka, in-memory): records are buffered
+ * The run loop of one task, the same for every driver (Kafka, file, in-memory): records are buffered
  * and processed in windows of `window` offsets aligned on offset multiples, so that a window's
  * composition (which the selection stages' decisions depend on) never depends on how the records
  * happened to be delivered: a replay of the same offsets sees the same windows. A partial window
@@ -57,7 +58,7 @@ export class TaskWindows {
   }
 }
 
-/** How a driver makes a window durable: one atomic write of its records and the input offset. */
+/** How a driver makes a window durable: one atomic write of its records and the input offset (a Kafka transaction; in file mode, appends to the output files). */
 export interface Committer {
   commit(task: Task, records: readonly OutRecord[], end: bigint): Promise<void>;
 }
@@ -104,28 +105,12 @@ export async function runWindow(task: Task, windows: TaskWindows, w: { records: 
   o.observer.windowCommitted({
     task: task.id, subtopology: String(task.sub.index), partition: task.partition, records: w.records.length,
     decisions: out.decisions, recordTimestamps: out.recordTimestamps, kept: out.kept, dead: out.dead,
-    stages: stageFlow(task, out), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
+    stages: stageFlow(task.pipeline.stages.map((s) => s.id), out.decisions, out.dead, out.forwarded), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
   });
   o.observer.storeSizes(task.stores.map((s) => ({ task: task.id, store: s.name, entries: s.size(), bytes: s.bytes() })));
-  const embed = task.embedStage;
-  if (embed) o.observer.stageReport({ task: task.id, stage: embed.id, report: { kind: 'embed', ...embed.counters.toJSON() } });
+  for (const r of embedReports(task.pipeline, task.id)) o.observer.stageReport(r);
   if (o.verbose) o.log(`task ${task.id}: committed offsets <${w.end}: ${out.decisions.length} decisions, ${out.forwarded} forwarded, ${out.dead.length} dead letters`);
   return out;
-}
-
-/** Live documents in and out of each of the task's stages in a window, from what they decided (a stage drops, or dead-letters). */
-function stageFlow(task: Task, out: WindowOutput): { stage: string; in: number; out: number; seconds: number }[] {
-  const ids = task.pipeline.stages.map((s) => s.id);
-  const stopped = new Map<string, number>(ids.map((id) => [id, 0]));
-  for (const d of out.decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
-  for (const d of out.dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
-  let live = out.forwarded + out.decisions.length + out.dead.filter((d) => stopped.has(d.stage)).length;
-  return ids.map((stage) => {
-    const left = live - stopped.get(stage)!;
-    const s = { stage, in: live, out: left, seconds: 0 };
-    live = left;
-    return s;
-  });
 }
 
 /** Runs every window a task has ready (flush: the partial one too). */

@@ -11,7 +11,8 @@ export class Summary {
   dead = new Map<string, number>();
   private readonly started = process.hrtime.bigint();
 
-  add(o: Outcomes): void {
+  /** Counts a window's outcomes (its decisions and dead letters). */
+  add(o: Pick<Outcomes, 'decisions' | 'dead'>): void {
     this.in += o.decisions.length + o.dead.length;
     for (const d of o.decisions) {
       if (d.keep) this.kept++;

@@ -14,7 +14,7 @@ import { stageDefinition } from './registry.js';
 import { resolveStageOptions } from './topology.js';
 import { IDLE_OFFSET, OrderClock, ReorderBuffer, compareKeys, type OrderKey } from './reorder.js';
 
-/** One input record of a task, as any driver (Kafka, in-memory) hands it over. */
+/** One input record of a task, as any driver (Kafka, in-memory, file) hands it over. */
 export interface InRecord {
   readonly offset: bigint;
   readonly key: Buffer | null;
@@ -63,6 +63,12 @@ export interface TaskContext {
   readonly topics: TaskTopics;
   readonly codecs: Codecs;
   readonly sourceFormat: 'avro' | 'json' | 'embedded';
+  /**
+   * How source records become items when they are not records of a crawl topic (file mode: a
+   * line of a file, dead-lettered with its file:line origin; see io/files/source.ts). When set,
+   * it replaces sourceFormat's decoding.
+   */
+  readonly decodeSource?: (record: InRecord, seq: number) => Item;
   readonly decode: DecodeOptions;
   readonly hasher: Hasher;
   /** caseFold of the exact stage: the text-hash repartition key must be the exact stage's own key. */
@@ -90,7 +96,8 @@ export function upstreamWork(next: Subtopology | undefined): ((item: DocItem) =>
  * A task: one partition of one sub-topology, with its own stores. It turns a window of input
  * records into the records to commit (decisions, kept documents, dead letters, documents for
  * the next sub-topology, watermarks, embeddings, changelog records); the driver commits them
- * with the window's end offset, atomically. A task never talks to a broker or a file.
+ * with the window's end offset, atomically. A task never talks to a broker or a file: what it
+ * writes is encoded by `ctx.codecs` (Avro for Kafka, JSON lines for files).
  */
 export class Task {
   readonly id: string;
@@ -124,7 +131,7 @@ export class Task {
   async process(records: readonly InRecord[]): Promise<WindowOutput> {
     const t0 = process.hrtime.bigint();
     // With a schema registry: the writer schemas the window's records name, fetched before decoding.
-    if (this.sub.index === 0) await (this.ctx.sourceFormat === 'avro' ? this.ctx.codecs.document.prepare(records.map((m) => m.value)) : undefined);
+    if (this.sub.index === 0 && !this.ctx.decodeSource) await (this.ctx.sourceFormat === 'avro' ? this.ctx.codecs.document.prepare(records.map((m) => m.value)) : undefined);
     const travelling = this.sub.index === 0 ? this.fromSource(records) : this.fromUpstream(records);
     if (this.sub.index === 0) {
       // Poison-topic guard: stop before the stores change and before anything is committed.
@@ -167,7 +174,8 @@ export class Task {
       const key: OrderKey = [ts, this.partition, Number(m.offset)];
       const raw = m.value ?? Buffer.alloc(0);
       let item: Item;
-      if (this.ctx.sourceFormat !== 'embedded') item = itemFromRecordValue(m.value, m.key?.toString('utf8') ?? null, seq, o, this.ctx.sourceFormat, c.document.decode, decode);
+      if (this.ctx.decodeSource) item = this.ctx.decodeSource(m, seq);
+      else if (this.ctx.sourceFormat !== 'embedded') item = itemFromRecordValue(m.value, m.key?.toString('utf8') ?? null, seq, o, this.ctx.sourceFormat, c.document.decode, decode);
       else {
         const r = c.embeddedDocument.decode(raw);
         if ('error' in r) item = { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'malformed-avro', `not an embedded-document record: ${r.error}`, raw, m.key?.toString('utf8') ?? null) };

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { dirname } from 'node:path';
 import type { DeadLetter } from '../../records/item.js';
 
+const NEWLINE = Buffer.from('\n');
+
 /** Appends JSON lines to a file, honouring the stream's backpressure. */
 export class JsonlWriter {
   private readonly out: WriteStream;
@@ -18,6 +20,15 @@ export class JsonlWriter {
     const text = values.map((v) => JSON.stringify(v)).join('\n') + '\n';
     this.count += values.length;
     if (!this.out.write(text)) await once(this.out, 'drain');
+  }
+
+  /** Appends lines already encoded (one JSON value each, no newline). */
+  async writeLines(lines: readonly Buffer[]): Promise<void> {
+    if (lines.length === 0) return;
+    const parts: Buffer[] = [];
+    for (const l of lines) parts.push(l, NEWLINE);
+    this.count += lines.length;
+    if (!this.out.write(Buffer.concat(parts))) await once(this.out, 'drain');
   }
 
   async close(): Promise<void> {

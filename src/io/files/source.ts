@@ -4,10 +4,12 @@ import type { Readable } from 'node:stream';
 import StreamJson from 'stream-json';
 import StreamArray from 'stream-json/streamers/StreamArray.js';
 import { deadLetter, origin, type Item } from '../../records/item.js';
-import { itemFromJsonBytes, itemFromValue, type DecodeOptions } from '../../records/decode.js';
+import { itemFromJsonBytes, type DecodeOptions } from '../../records/decode.js';
+import type { InRecord } from '../../topology/task.js';
+import { TaskWindows } from '../../topology/loop.js';
 
 export interface FileSourceOptions extends DecodeOptions {
-  /** Items per batch handed to the pipeline; the runner awaits each batch, which is the backpressure. */
+  /** Records per batch read; the runner awaits each batch, which is the backpressure. */
   readonly batchSize: number;
   /** Called with bytes read so far (of the file, compressed if gzipped) for progress. */
   readonly onBytes?: (bytesRead: number) => void;
@@ -80,24 +82,32 @@ async function sniff(stream: Readable): Promise<{ first: number | undefined; str
   return { first, stream: rest() };
 }
 
+/** Header of a line too long to hold: its size in bytes (its value keeps only the first bytes, for the dead letter). */
+export const LINE_SIZE_HEADER = 'd4-line-bytes';
+
+/** The longest line held whole: JSON escaping can double a text's size; allow that, plus room for the other fields. */
+const maxLineBytes = (maxBytes: number) => maxBytes * 2 + 65_536;
+
+/** The name a file's records give as their origin. */
+const fileName = (path: string) => (path === '-' ? '<stdin>' : path);
+
 /**
- * Reads JSONL, JSONL.gz, a JSON array (optionally gzipped), or stdin (`-`), and yields batches of
- * Items in input order: a document, or the dead letter of a line that was not one.
+ * Reads JSONL, JSONL.gz, a JSON array (optionally gzipped), or stdin (`-`), and yields its
+ * records in batches of `batchSize`, in input order, undecoded: a file is one partition whose
+ * offsets are line indexes (line n is offset n − 1; blank lines are not records, so their
+ * offsets are skipped), or the element indexes of a JSON array. `decodeFileRecord` turns a record
+ * into a document or a dead letter.
  */
-export async function* readFileItems(path: string, options: FileSourceOptions): AsyncGenerator<Item[]> {
-  const file = path === '-' ? '<stdin>' : path;
+export async function* readFileRecords(path: string, options: FileSourceOptions): AsyncGenerator<InRecord[]> {
   const { first, stream } = await sniff(open(path, options.onBytes));
-  // JSON escaping can double a text's size; allow that, plus room for the other fields.
-  const maxLine = options.maxBytes * 2 + 65_536;
-  let batch: Item[] = [];
-  let seq = 0;
+  const maxLine = maxLineBytes(options.maxBytes);
+  let batch: InRecord[] = [];
   if (first === 0x5b /* [ */) {
     const pipeline = (async function* () { yield* stream; })();
     const { Readable } = await import('node:stream');
     const values = Readable.from(pipeline).pipe(StreamJson.parser()).pipe(StreamArray.streamArray());
     for await (const { key, value } of values as AsyncIterable<{ key: number; value: unknown }>) {
-      const o = origin({ file, line: key + 1 });
-      batch.push(itemFromValue(value, Buffer.from(JSON.stringify(value) ?? ''), seq++, o, options));
+      batch.push({ offset: BigInt(key), key: null, value: Buffer.from(JSON.stringify(value) ?? ''), timestamp: Date.now() });
       if (batch.length >= options.batchSize) { yield batch; batch = []; }
     }
   } else {
@@ -105,12 +115,53 @@ export async function* readFileItems(path: string, options: FileSourceOptions): 
     for await (const { bytes, size } of lines(stream, maxLine)) {
       line++;
       if (size === 0 || (bytes.length < 3 && bytes.toString('latin1').trim() === '')) continue; // blank lines are not records
-      const o = origin({ file, line });
+      const offset = BigInt(line - 1);
       batch.push(size > maxLine
-        ? { kind: 'dead', seq: seq++, origin: o, dead: deadLetter(o, 'decode', 'too-large', `record is ${size} bytes, over the limit of ${maxLine} for a text limit of ${options.maxBytes} (set --max-bytes)`, bytes, null, size) }
-        : itemFromJsonBytes(line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes, seq++, o, options));
+        ? { offset, key: null, value: bytes, timestamp: Date.now(), headers: { [LINE_SIZE_HEADER]: String(size) } }
+        : { offset, key: null, value: line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes, timestamp: Date.now() });
       if (batch.length >= options.batchSize) { yield batch; batch = []; }
     }
   }
   if (batch.length > 0) yield batch;
+}
+
+/**
+ * A record of `readFileRecords(path)` as an Item: a document, or the dead letter of a line that
+ * was not one, its origin the file and line (a JSON array's element n is line n + 1).
+ */
+export function decodeFileRecord(path: string, options: DecodeOptions): (record: InRecord, seq: number) => Item {
+  const file = fileName(path);
+  const maxLine = maxLineBytes(options.maxBytes);
+  return (record, seq) => {
+    const o = origin({ file, line: Number(record.offset) + 1 });
+    const bytes = record.value ?? Buffer.alloc(0);
+    const size = record.headers?.[LINE_SIZE_HEADER];
+    if (size !== undefined) {
+      return { kind: 'dead', seq, origin: o, dead: deadLetter(o, 'decode', 'too-large', `record is ${size} bytes, over the limit of ${maxLine} for a text limit of ${options.maxBytes} (set --max-bytes)`, bytes, null, Number(size)) };
+    }
+    return itemFromJsonBytes(bytes, seq, o, options);
+  };
+}
+
+/**
+ * Reads a file (see readFileRecords) and yields its windows as Items in input order (a document,
+ * or the dead letter of a line that was not one): the records of `batchSize` consecutive offsets
+ * aligned on offset multiples, cut as the run loop cuts them (TaskWindows), so that whoever batches
+ * a file this way (d4 sweep, d4 batch) hands the selection stages the windows `d4 curate` does.
+ */
+export async function* readFileItems(path: string, options: FileSourceOptions): AsyncGenerator<Item[]> {
+  const decode = decodeFileRecord(path, options);
+  const windows = new TaskWindows(0n, BigInt(options.batchSize));
+  let seq = 0;
+  const ready = function* (flush: boolean) {
+    for (let w = windows.take(flush); w; w = windows.take(flush)) {
+      windows.committed(w.end);
+      if (w.records.length > 0) yield w.records.map((r) => decode(r, seq++));
+    }
+  };
+  for await (const records of readFileRecords(path, options)) {
+    windows.add(records, records.at(-1)!.offset);
+    yield* ready(false);
+  }
+  yield* ready(true);
 }

@@ -193,7 +193,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const loopOptions = { retry: retryOptions, observer, log, verbose: o.verbose ?? false };
   const onOutput = (out: WindowOutput) => {
     if (out.decisions.length + out.dead.length + out.forwarded > 0) lastActivity = Date.now();
-    summary.add({ decisions: out.decisions, kept: [], dead: out.dead });
+    summary.add(out);
     o.onBatch?.(summary);
   };
 
