@@ -2,7 +2,7 @@
 // loop's emission is one line per event (topology/loop.ts, which every driver runs).
 import type { DeadLetter, Decision, Item } from '../records/item.js';
 import type { Outcomes, Pipeline } from '../topology/pipeline.js';
-import type { StageReport, StoreSize, WindowCommitted } from '../topology/events.js';
+import type { StageReport, WindowCommitted } from '../topology/events.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 
 export interface WindowFacts {
@@ -53,11 +53,6 @@ export function windowCommitted(f: WindowFacts): WindowCommitted {
   };
 }
 
-/** Sizes of the pipeline's stores. */
-export function storeSizes(pipeline: Pipeline, task: string): StoreSize[] {
-  return pipeline.stores.map((s) => ({ task, store: s.name, entries: s.size(), bytes: s.bytes() }));
-}
-
 /**
  * The embed stages' cumulative counters, and their model's (inference batches, padded token
  * slots), as stage reports; the selection stages report through their own `report` dependency.
@@ -67,6 +62,3 @@ export function embedReports(pipeline: Pipeline, task: string): StageReport[] {
     .filter((s): s is BuiltEmbedStage => s.type === 'embed')
     .map((s) => ({ task, stage: s.id, report: { kind: 'embed', ...s.counters.toJSON(), model: { ...s.embedder.stats() } } }));
 }
-
-/** Seconds since `start` (a process.hrtime.bigint()). */
-export const secondsSince = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;

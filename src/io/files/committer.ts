@@ -29,20 +29,18 @@ export interface FileCommitterOptions {
  * How file mode commits a window: its decisions, kept documents and dead letters are appended to
  * their files in `outDir` (in the window's order, which is the input order), and each store's
  * changes are handed to `onChanges`. A file run has no input offset to keep (it reads its file
- * from the start; its memory carries over through --state-dir snapshots), so `end` is only
- * remembered. Nothing is retried: a failed write is fatal.
+ * from the start; its memory carries over through --state-dir snapshots), so `end` is not kept.
+ * Nothing is retried: a failed write is fatal.
  */
 export class FileCommitter implements Committer {
   private readonly writers: ReadonlyMap<string, JsonlWriter>;
   private readonly changelogs = new Map<string, StateStore>();
-  /** The first offset not committed yet. */
-  committed = 0n;
 
   constructor(outDir: string, private readonly options: FileCommitterOptions = {}) {
     this.writers = new Map([FILE_TOPICS.decisions, FILE_TOPICS.kept, FILE_TOPICS.deadLetter].map((t) => [t, new JsonlWriter(join(outDir, t))]));
   }
 
-  async commit(task: Task, records: readonly OutRecord[], end: bigint): Promise<void> {
+  async commit(task: Task, records: readonly OutRecord[]): Promise<void> {
     const lines = new Map<JsonlWriter, Buffer[]>();
     const changes = new Map<StateStore, Change[]>();
     for (const r of records) {
@@ -62,7 +60,6 @@ export class FileCommitter implements Committer {
     }
     await Promise.all([...lines].map(([w, l]) => w.writeLines(l)));
     for (const [store, list] of changes) this.options.onChanges?.(store, list);
-    this.committed = end;
   }
 
   async close(): Promise<void> {

@@ -16,10 +16,7 @@ export class JsonlWriter {
   }
 
   async writeAll(values: readonly unknown[]): Promise<void> {
-    if (values.length === 0) return;
-    const text = values.map((v) => JSON.stringify(v)).join('\n') + '\n';
-    this.count += values.length;
-    if (!this.out.write(text)) await once(this.out, 'drain');
+    await this.writeLines(values.map((v) => Buffer.from(JSON.stringify(v))));
   }
 
   /** Appends lines already encoded (one JSON value each, no newline). */

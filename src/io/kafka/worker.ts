@@ -156,7 +156,6 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       if (own.broken) {
         // The last attempt lost the broker mid-transaction: a fresh producer under the same
         // transactional id aborts what the old one left open, then the same outputs are sent again.
-        if (!assignment.has(`${own.topic}:${task.partition}`)) throw new TaskFencedError(`task ${task.id} was revoked while the broker was away`);
         await own.producer.disconnect().catch(() => undefined);
         own.producer = await transactionalProducer(kafka, `${app}-${task.id}`);
         await (await own.producer.transaction()).abort();
