@@ -9,6 +9,7 @@ import { createHasher } from '../src/stages/text/hash.js';
 import { codecs } from '../src/io/avro/codec.js';
 import { FatalRunError } from '../src/topology/errors.js';
 import type { Decision } from '../src/records/item.js';
+import { FakeEmbedder } from '../src/stages/embed/fake-embedder.js';
 import { readJsonl, sharedData } from './helpers.js';
 
 const P = 3;
@@ -105,4 +106,30 @@ test('in-memory driver: a fenced (revoked) task abandons its window, which is re
   const ds = decisions(d);
   assert.equal(ds.length, crawl.length);
   assert.deepEqual(drops(ds), drops(decisions(reference)));
+});
+
+test('in-memory driver: the prototype stage, in the last sub-topology, holds the target ratio over every document (upstream drops travel on and are counted)', async () => {
+  const hasher = await createHasher();
+  const R = 0.3;
+  const d4: StageSpec[] = [...stages, { id: 'embed', type: 'embed', options: {} }, { id: 'prototype', type: 'prototype', options: { targetRatio: R, expectedDocs: crawl.length, seed: 7 } }];
+  const plan = planSubtopologies('app', { topic: 'crawl', partitions: P }, d4);
+  assert.deepEqual(plan.map((s) => s.name), ['source', 'exact', 'near', 'embed', 'prototype']);
+  const embedder = new FakeEmbedder({ dim: 32 });
+  const newTask = async (sub: Subtopology, partition: number) => new Task(sub, partition, composePipeline(await buildStages(sub.stages, { hasher, embedder }), hasher), {
+    topics: { app: 'app', decisions: 'decisions', kept: 'kept', deadLetter: 'dlq', keptWithVectors: false, changelog: MemoryDriver.changelog },
+    codecs: c, sourceFormat: 'avro', window: 64, decode: { idField: 'id', textField: 'text', maxBytes: 1_000_000 }, hasher, exactCaseFold: false,
+    idPartition: (id, n) => id.length % n, nextOrdered: plan[sub.index + 1]?.ordered ?? false,
+    ...(upstreamWork(plan[sub.index + 1]) ? { prepareNext: upstreamWork(plan[sub.index + 1])! } : {}),
+  });
+  const d = new MemoryDriver(plan, newTask, { window: 64 });
+  crawl.forEach((doc, i) => d.produce('crawl', i % P, [{ key: doc.id, value: c.document.encode({ id: doc.id, url: null, fetched_at: null, content_type: null, language: null, text: doc.text, metadata: {} }), timestamp: 1_000 + i }]));
+  await d.run({ flush: true });
+  const ds = decisions(d);
+  assert.equal(ds.length, crawl.length, 'one decision per document: a document dropped upstream is not decided again downstream');
+  assert.equal(new Set(ds.map((x) => x.id)).size, crawl.length);
+  const upstream = ds.filter((x) => !x.keep && (x.stage === 'exact' || x.stage === 'near')).length;
+  assert.ok(upstream >= 60, `exact and near dropped ${upstream}`);
+  const kept = ds.filter((x) => x.keep).length;
+  // Had the prototype stage counted only what reached its sub-topology alive, it would keep R of those: R · (1 − upstream/N).
+  assert.ok(Math.abs(kept / crawl.length - R) <= 0.02, `kept ${kept} of ${crawl.length} (${(kept / crawl.length).toFixed(3)}), target ${R}`);
 });

@@ -43,6 +43,22 @@ test('sweep grid: every point meets its target ratio, drops grow with epsilon, a
   assert.ok(semanticDrops('0.4') > semanticDrops('0.1'), 'epsilon 0.4 drops more semantic duplicates than 0.1');
 });
 
+test('sweep: a point decides what d4 curate with the same parameters decides (the same windows on the same loop)', async () => {
+  const set = ['--set', 'semantic.epsilon=0.3', '--set', 'prototype.targetRatio=0.3'];
+  const out = join(tempDir(), 'curate-out');
+  const c = await runCli(['curate', corpus, '--embeddings', embeddings, '-o', out, '--json', ...set]);
+  assert.equal(c.code, 0, c.stderr);
+  const curated = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { in: number; kept: number; dropped: Record<string, number> };
+  const r = await sweep(['--grid', 'semantic.epsilon=0.1,0.3', ...set.slice(2)]);
+  const point = r.points.find((p) => p.set.includes('semantic.epsilon=0.3'))!;
+  console.log(`curate: kept ${curated.kept} ${JSON.stringify(curated.dropped)}; sweep point: ${JSON.stringify(point.dropped)}`);
+  assert.equal(point.in, curated.in);
+  assert.deepEqual(point.dropped, curated.dropped, 'the same drops per stage and reason');
+  assert.equal(Math.round(point.kept_fraction * point.in), curated.kept);
+  const other = r.points.find((p) => p.set.includes('semantic.epsilon=0.1'))!;
+  assert.notDeepEqual(other.dropped, curated.dropped, 'another epsilon decides otherwise');
+});
+
 test('sweep: bad options fail fast', async () => {
   for (const [args, message] of [
     [['--grid', 'semantic.epsilon'], /expected <stage>\.<option>=/],

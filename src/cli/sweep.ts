@@ -4,10 +4,11 @@ import { codecOptionsFor } from './codec-options.js';
 import { ConfigError } from '../topology/registry.js';
 import { applyOverrides, buildStages, embeddingsTopicOf, loadTopology } from '../topology/topology.js';
 import { resolveBrokers } from '../io/kafka/client.js';
-import { composePipeline, outcomes, type Pipeline } from '../topology/pipeline.js';
-import { Summary } from '../topology/summary.js';
-import { gridPoints, interpolateEpsilon, parseGridAxis } from '../topology/sweep.js';
-import { readFileItems } from '../io/files/source.js';
+import { composePipeline, type Pipeline } from '../topology/pipeline.js';
+import { gridPoints, interpolateEpsilon, parseGridAxis, sweepPass, type SweepPointResult } from '../topology/sweep.js';
+import type { InRecord } from '../topology/task.js';
+import { decodeFileRecord, readFileRecords } from '../io/files/source.js';
+import { jsonCodecs } from '../io/files/json-codecs.js';
 import { createHasher, type Hasher } from '../stages/text/hash.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { Embedder, EmbeddingStore } from '../stages/embed/types.js';
@@ -36,20 +37,16 @@ export interface SweepCliOptions {
 }
 
 /** What one parameter set did over the input. */
-interface Result {
+interface Result extends SweepPointResult {
   readonly sets: string[];
-  readonly summary: Summary;
-  readonly clusters: Set<number>;
-  /** Documents the first selection stage saw, and what the semantic stage dropped. */
-  reachedSelection: number;
-  semanticDropped: number;
-  seconds: number;
 }
 
 /**
- * Parameter sweeps over one input: the stages before the first selection stage (exact, near,
- * embed) run once per pass, and every parameter set gets its own selection stages fed the same
- * embedded batches, so a sweep costs one embedding of the input, not one per point.
+ * Parameter sweeps over one input, on the run loop (topology/sweep.ts sweepPass): the stages
+ * before the first selection stage (exact, near, embed) are one task, run once per pass, and
+ * every parameter set is a task of the selection stages fed what that task forwards, window by
+ * window, so a sweep costs one embedding of the input, not one per point, and each point
+ * decides what `d4 curate` with its parameters decides on a file.
  */
 export async function sweepCommand(input: string, opts: SweepCliOptions): Promise<number> {
   if (!existsSync(input)) throw new ConfigError(`input ${input} does not exist`);
@@ -62,22 +59,22 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   // and its embeddings topic fills the store, so a sweep after a live run embeds nothing.
   const topology = /\.ya?ml$/.test(input) ? loadTopology(input) : undefined;
   let expectedDocs: number | undefined;
-  let batches: () => AsyncIterable<Item[]>;
+  let source: { records: () => AsyncIterable<InRecord[]>; decode: (record: InRecord, seq: number) => Item };
   let mirrored: Embedding[] = [];
   let closeInput = async () => undefined as void;
   if (topology) {
     if (topology.source.format === 'embedded') throw new ConfigError(`${input}: sweep reads crawl topics (format avro or json), not embedded documents`);
     const brokers = resolveBrokers(opts.brokers);
-    const { openTopicItems, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
+    const { openTopicRecords, readEmbeddingsTopic } = await import('../io/kafka/topic-items.js');
     const codec = await codecOptionsFor(opts, { writes: {}, reads: [topology.source.topic, embeddingsTopicOf(topology)] }, (m) => console.error(`[d4] ${m}`));
-    const items = await openTopicItems(brokers, topology.source.topic, topology.source.format, decode, codec);
+    const topic = await openTopicRecords(brokers, topology.source.topic, topology.source.format, decode, codec);
     mirrored = await readEmbeddingsTopic(brokers, embeddingsTopicOf(topology), codec);
-    expectedDocs = items.size;
-    batches = () => items.batches(opts.batchSize);
-    closeInput = () => items.close();
+    expectedDocs = topic.size;
+    source = { records: () => topic.records(opts.batchSize), decode: (r, seq) => topic.decode(r, seq) };
+    closeInput = () => topic.close();
   } else {
     expectedDocs = await countDocuments(input);
-    batches = () => readFileItems(input, { ...decode, batchSize: opts.batchSize });
+    source = { records: () => readFileRecords(input, { ...decode, batchSize: opts.batchSize }), decode: decodeFileRecord(input, decode) };
   }
   const specs = topology ? topology.stages : opts.stages.map((type) => ({ id: type, type, options: {} }));
   const base = applyOverrides(specs.map((s) => ({ ...s, options: { ...selectionStageOptions(s.type, {}, expectedDocs), ...s.options } })), opts.set);
@@ -112,31 +109,21 @@ export async function sweepCommand(input: string, opts: SweepCliOptions): Promis
   let embeddedByModel = 0;
   const pass = async (sets: string[][]): Promise<Result[]> => {
     const prePipeline = composePipeline(shared(await buildStages(pre, await deps())), hasher);
-    const runs = await Promise.all(sets.map(async (s) => ({
-      sets: s, pipeline: composePipeline(await buildStages(applyOverrides(select, s), await deps()), hasher) as Pipeline,
-      result: { sets: s, summary: new Summary(), clusters: new Set<number>(), reachedSelection: 0, semanticDropped: 0, seconds: 0 } as Result,
-    })));
-    for await (const batch of batches()) {
-      const embedded = await prePipeline.process(batch);
-      const live = embedded.filter((i) => i.kind === 'doc' && !i.drop).length;
-      for (const r of runs) {
-        const t0 = process.hrtime.bigint();
-        const out = await r.pipeline.process(embedded);
-        r.result.seconds += Number(process.hrtime.bigint() - t0) / 1e9;
-        const o = outcomes(out, r.pipeline.paramsHash);
-        r.result.summary.add(o);
-        r.result.reachedSelection += live;
-        for (const d of o.decisions) {
-          if (d.keep && d.cluster !== null) r.result.clusters.add(d.cluster);
-          if (!d.keep && d.stage === 'semantic') r.result.semanticDropped++;
-        }
-      }
+    const points = await Promise.all(sets.map(async (set) => {
+      const stages = applyOverrides(select, set);
+      return { stages, pipeline: composePipeline(await buildStages(stages, await deps()), hasher) as Pipeline };
+    }));
+    try {
+      const results = await sweepPass({ stages: pre, pipeline: prePipeline }, points, {
+        records: source.records(), decodeSource: source.decode, codecs: jsonCodecs(), decode, hasher, window: opts.batchSize,
+      });
+      const e = prePipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
+      embeddedByModel += e?.counters.embedded ?? 0;
+      return results.map((r, i) => ({ ...r, sets: sets[i]! }));
+    } finally {
+      await prePipeline.close();
+      for (const p of points) await p.pipeline.close();
     }
-    const e = prePipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
-    embeddedByModel += e?.counters.embedded ?? 0;
-    await prePipeline.close();
-    for (const r of runs) await r.pipeline.close();
-    return runs.map((r) => r.result);
   };
 
   const t0 = Date.now();

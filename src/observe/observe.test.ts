@@ -5,9 +5,39 @@ import assert from 'node:assert/strict';
 import { bucketBars, bucketsOf, dashboardView, histogramQuantile, parseKey, seriesKey } from './views.js';
 import { RunMetrics } from './metrics.js';
 import { sampleRegistry } from './server.js';
-import { windowCommitted } from './run-events.js';
+import { stageFlow, type WindowCommitted } from '../topology/events.js';
+import type { Outcomes, Pipeline } from '../topology/pipeline.js';
 import { dropDecision, keepDecision, origin, type Item } from '../records/item.js';
-import type { Pipeline } from '../topology/pipeline.js';
+
+// The WindowCommitted event of a window run through a pipeline by hand, as the run loop reports it.
+interface WindowFacts {
+  readonly pipeline: Pipeline;
+  readonly subtopology?: string;
+  readonly partition: number;
+  /** The pipeline's output items of the window, in input order (one per input record). */
+  readonly items: readonly Item[];
+  /** Per input record of the window (same order as `items`): its timestamp, epoch ms. */
+  readonly timestamps: readonly number[];
+  readonly outcomes: Outcomes;
+  /** Input records (offsets) the window consumed, markers included. */
+  readonly records: number;
+  readonly processSeconds: number;
+  readonly commitSeconds: number;
+  readonly committedAt?: number;
+}
+
+/** The WindowCommitted event of a window: per-stage in/out from the decisions, latency timestamps per decision. */
+function windowCommitted(f: WindowFacts): WindowCommitted {
+  const subtopology = f.subtopology ?? '0';
+  const stages = stageFlow(f.pipeline.stages.map((s) => s.id), f.outcomes.decisions, f.outcomes.dead);
+  const recordTimestamps: number[] = [];
+  f.items.forEach((item, i) => { if (item.kind === 'doc') recordTimestamps.push(f.timestamps[i] ?? NaN); });
+  return {
+    task: `${subtopology}_${f.partition}`, subtopology, partition: f.partition, records: f.records,
+    decisions: f.outcomes.decisions, recordTimestamps, kept: f.outcomes.kept.length, dead: f.outcomes.dead,
+    stages, processSeconds: f.processSeconds, commitSeconds: f.commitSeconds, committedAt: f.committedAt ?? Date.now(),
+  };
+}
 
 test('histogramQuantile interpolates inside the bucket like Prometheus (and says NaN for an empty histogram)', () => {
   // 10 observations: 2 in (0, 1], 6 in (1, 2], 2 in (2, 4].

@@ -33,7 +33,9 @@ test('LshStore: a document is a candidate when it shares any band', () => {
   assert.deepEqual(found(s, sig('00000078')), ['a'], 'last band shared');
   assert.deepEqual(found(s, sig('10305070')), [], 'rows of different bands do not count');
   assert.deepEqual(found(s, sig('12999999')), ['a', 'b']);
-  assert.equal(s.findCandidates(sig('12345678')), 4, 'once per shared band');
+  assert.equal(s.findCandidates(sig('12345678')), 1, 'once, though it shares every band');
+  assert.equal(s.findCandidates(sig('12345678')), 1, 'and again on the next lookup');
+  assert.equal(s.findCandidates(sig('12999999')), 2, 'a once (first band), b once (three bands)');
 });
 
 test('LshStore: FIFO eviction removes the oldest document and its band entries', () => {

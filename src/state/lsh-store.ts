@@ -51,7 +51,7 @@ const decoder = new TextDecoder();
  * replaying it in order rebuilds exactly this state. Evictions need no tombstone record.
  *
  * Memory per document: signature words × 4 B, bands × 4 B / 0.75 of table cells, and the id
- * (~1.25 × its UTF-8 bytes + 5 B, see IdColumn); `bytes()` adds them up.
+ * (~1.25 × its UTF-8 bytes + 5 B, see IdColumn), and a 4 B lookup stamp; `bytes()` adds them up.
  */
 export class LshStore implements StateStore {
   readonly name: string;
@@ -72,6 +72,9 @@ export class LshStore implements StateStore {
   private shingleBytes = 0;
   /** Insertion numbers written since the last drain; records are built when drained. */
   private pending: number[] = [];
+  /** Per slot, the last lookup that found it (findCandidates lists each slot once). */
+  private readonly stamps: Uint32Array;
+  private lookups = 0;
 
   constructor(options: LshStoreOptions) {
     const { name, capacity, bands, rows } = options;
@@ -90,17 +93,28 @@ export class LshStore implements StateStore {
     this.slab = new Uint32Array(capacity * this.words);
     this.table = new BandTable(bands, capacity, (slot, band) => bandKey(this.slab, slot * this.words, band, rows));
     this.ids = new IdColumn(capacity);
+    this.stamps = new Uint32Array(capacity);
     this.shingleSets = this.keepShingles ? new Array<Uint32Array | undefined>(capacity) : [];
   }
 
   /**
    * Finds the slots sharing at least one band with `signature`; they are in `candidates`
-   * [0 .. returned count). A slot sharing k bands appears k times.
+   * [0 .. returned count), each once (in the order of the first band that found it).
    */
   findCandidates(signature: Uint32Array): number {
     let n = 0;
     for (let b = 0; b < this.bands; b++) n = this.table.find(b, bandKey(signature, 0, b, this.rows), n);
-    return n;
+    if (n < 2) return n;
+    // A document that shares several bands is found once per band (a near copy: most of the 18): list it once, where it was first found.
+    if (++this.lookups === 0x1_0000_0000) { this.stamps.fill(0); this.lookups = 1; }
+    const stamp = this.lookups;
+    const found = this.table.found;
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const slot = found[i]!;
+      if (this.stamps[slot] !== stamp) { this.stamps[slot] = stamp; found[m++] = slot; }
+    }
+    return m;
   }
 
   get candidates(): Int32Array {
@@ -135,7 +149,7 @@ export class LshStore implements StateStore {
   }
 
   bytes(): number {
-    return this.slab.byteLength + this.table.byteLength + this.ids.bytes() + this.shingleSets.length * 8 + this.shingleBytes;
+    return this.slab.byteLength + this.table.byteLength + this.stamps.byteLength + this.ids.bytes() + this.shingleSets.length * 8 + this.shingleBytes;
   }
 
   drainChanges(): Change[] {

@@ -1,4 +1,6 @@
 import type { DeadLetter, Decision } from '../records/item.js';
+import type { BuiltEmbedStage } from '../stages/embed/embed.js';
+import type { Pipeline } from './pipeline.js';
 
 /**
  * What the run loop tells observers (metrics, dashboards, logs) as it runs: named events, as
@@ -114,4 +116,33 @@ export function fanOut(observers: readonly RunObserver[]): Required<RunObserver>
     storeRestored: call('storeRestored'), ready: call('ready') as () => void, lag: call('lag'), storeSizes: call('storeSizes'),
     stageReport: call('stageReport'), brokerOutage: call('brokerOutage'),
   };
+}
+
+/**
+ * Live documents in and out of each stage of a window, from what the stages decided: a stage
+ * stops a document by dropping or dead-lettering it. Documents that entered the first stage:
+ * every decision, the dead letters a stage (not the decoder) made, and those forwarded to the
+ * next sub-topology.
+ */
+export function stageFlow(stageIds: readonly string[], decisions: readonly Decision[], dead: readonly DeadLetter[], forwarded = 0): WindowCommitted['stages'][number][] {
+  const stopped = new Map<string, number>(stageIds.map((id) => [id, 0]));
+  for (const d of decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  for (const d of dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
+  let live = forwarded + decisions.length + dead.filter((d) => stopped.has(d.stage)).length;
+  return stageIds.map((stage) => {
+    const out = live - stopped.get(stage)!;
+    const s = { stage, in: live, out, seconds: 0 };
+    live = out;
+    return s;
+  });
+}
+
+/**
+ * The embed stages' cumulative counters, and their model's (inference batches, padded token
+ * slots), as stage reports; the selection stages report through their own `report` dependency.
+ */
+export function embedReports(pipeline: Pipeline, task: string): StageReport[] {
+  return pipeline.stages
+    .filter((s): s is BuiltEmbedStage => s.type === 'embed')
+    .map((s) => ({ task, stage: s.id, report: { kind: 'embed', ...s.counters.toJSON(), model: { ...s.embedder.stats() } } }));
 }

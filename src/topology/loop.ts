@@ -1,5 +1,4 @@
-import type { RunObserver } from './events.js';
-import { embedReports, stageFlow } from '../observe/run-events.js';
+import { embedReports, stageFlow, type RunObserver } from './events.js';
 import { classify, retry, TaskFencedError, FatalRunError, type RetryOptions } from './errors.js';
 import { WATERMARK_HEADER, type InRecord, type OutRecord, type Task, type WindowOutput } from './task.js';
 

@@ -142,6 +142,15 @@ export class ReorderBuffer implements StateStore {
     return ready;
   }
 
+  /** For logs: how many documents are held, the lowest held key, and the upstream tasks whose watermark is below it. */
+  describe(): string {
+    let low: OrderKey | undefined;
+    for (const b of this.docs.values()) if (!low || compareKeys(b.key, low) < 0) low = b.key;
+    if (!low) return 'holds nothing';
+    const behind = Array.from({ length: this.upstreamTasks }, (_, u) => u).filter((u) => { const w = this.watermarks.get(u); return !w || compareKeys(w, low!) < 0; });
+    return `holds ${this.docs.size} from key ${low.join(':')}, waiting for upstream task(s) ${behind.map((u) => `${u} (at ${this.watermarks.get(u)?.join(':') ?? 'none'})`).join(', ') || 'none (released at the next window)'}`;
+  }
+
   /** The last threshold released (what this task can promise downstream). */
   get releasedUpTo(): OrderKey {
     return this.released;

@@ -2,7 +2,7 @@ import type { Codecs } from '../io/avro/codec.js';
 import { itemFromRecordValue, itemFromValue, type DecodeOptions } from '../records/decode.js';
 import { judgeItems, type PoisonGuardOptions } from '../records/poison-guard.js';
 import { FatalRunError } from './errors.js';
-import { fromEnvelope, toEnvelope, type Travelling } from '../records/envelope.js';
+import { fromEnvelope, toDroppedEnvelope, toEnvelope, type Travelling } from '../records/envelope.js';
 import { deadLetter, keepDecision, origin, type CrawledDocument, type Decision, type DeadLetter, type DocItem, type Item } from '../records/item.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import type { Hasher } from '../stages/text/hash.js';
@@ -121,6 +121,11 @@ export class Task {
   /** Documents this task holds back until every upstream task's watermark passes them. */
   get held(): number {
     return this.reorder?.size() ?? 0;
+  }
+
+  /** What the reorder buffer holds and which upstream watermarks it waits for (for logs). */
+  describeHeld(): string {
+    return this.reorder ? this.reorder.describe() : 'holds nothing';
   }
 
   /** The stage that holds the embeddings to mirror at set-up, when this task embeds. */
@@ -252,9 +257,13 @@ export class Task {
         dead.push(item.dead);
         records.push({ topic: topics.deadLetter, key: item.dead.id ?? `${item.dead.origin.topic}:${item.dead.origin.partition}:${item.dead.origin.offset}`, value: c.deadLetter.encode(item.dead) });
       } else if (item.drop) {
-        decisions.push(item.drop);
-        recordTimestamps.push(t.recordTs);
-        records.push({ topic: topics.decisions, key: item.doc.id, value: c.decision.encode(item.drop) });
+        if (!t.decidedUpstream) {
+          decisions.push(item.drop);
+          recordTimestamps.push(t.recordTs);
+          records.push({ topic: topics.decisions, key: item.doc.id, value: c.decision.encode(item.drop) });
+        }
+        // Every document reaches the last sub-topology, as in a one-task run: later stages count the dropped ones too.
+        if (next) records.push({ topic: next.topic, partition: this.route_(item.doc, next), key: item.doc.id, value: c.embeddedDocument.encode(toDroppedEnvelope({ ...t, item: item as DocItem & { drop: Decision } })) });
       } else if (next) {
         forwarded++;
         const fwd = this.ctx.prepareNext ? this.ctx.prepareNext(item) : item;

@@ -65,6 +65,8 @@ const IDLE_LATENESS_MS = 1_000;
 const PROBE_EVERY_MS = 1_000;
 const PROBE_TIMEOUT_MS = 5_000;
 
+/** How long a stopping worker waits for the consumer to leave its group. */
+const LEAVE_TIMEOUT_MS = 15_000;
 const withTimeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms).unref())]);
 
 /**
@@ -349,7 +351,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) for (const p of partitions) next.add(`${topic}:${p}`);
       assignment = next;
+      // A worker that is stopping takes no new tasks (kafkajs may rejoin while it leaves the group).
+      if (stopping || fatal) return;
       void serially(async () => {
+        if (stopping || fatal) return;
         const revoked = [...owned.keys()].filter((k) => !next.has(k));
         for (const k of revoked) await tearDown(k, 'revoked');
         // kafkajs re-fetches kept partitions from their committed offsets: drop their buffered records.
@@ -416,9 +421,22 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     }, PROBE_EVERY_MS));
 
     const idle = o.untilIdleMs;
+    let lastHeldLog = 0;
+    let heldSince: number | undefined;
     if (idle) {
       timers.push(setInterval(() => {
-        if (brokerDownSince !== undefined || documentWork > 0 || heldDocuments() > 0) { lastActivity = Date.now(); return; }
+        const held = heldDocuments();
+        if (brokerDownSince !== undefined || documentWork > 0 || held > 0) {
+          // Say why it does not stop when nothing moves for a while (documents waiting for an upstream task's watermark).
+          if (held > 0 && documentWork === 0) heldSince ??= Date.now(); else heldSince = undefined;
+          if (heldSince !== undefined && Date.now() - heldSince > idle && Date.now() - lastHeldLog > idle) {
+            lastHeldLog = Date.now();
+            log(`--until-idle: not idle, ${held} document(s) held: ${[...owned.values()].filter((w) => w.windows.bufferedDocuments + w.task.held > 0).map((w) => `task ${w.task.id} ${w.task.describeHeld()}${w.windows.bufferedDocuments ? `, ${w.windows.bufferedDocuments} in its open window` : ''}`).join('; ')}`);
+          }
+          lastActivity = Date.now();
+          return;
+        }
+        heldSince = undefined;
         if (Date.now() - lastActivity > idle) stop(`idle for ${idle} ms: stopping`);
       }, Math.min(idle, 500)));
     }
@@ -429,7 +447,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     process.off('SIGINT', handlers.SIGINT);
     process.off('SIGTERM', handlers.SIGTERM);
     await busy.catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
+    // kafkajs' disconnect can wait forever when a rebalance is under way (tulios/kafkajs#1462): bounded.
+    await withTimeout(consumer.disconnect(), LEAVE_TIMEOUT_MS).catch((e: Error) => log(`the consumer did not leave the group cleanly (${e.message}); its partitions move on after the session timeout`));
+    await busy.catch(() => undefined);
     for (const key of [...owned.keys()]) await tearDown(key, 'stopped');
     await probe.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
