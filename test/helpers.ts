@@ -31,8 +31,10 @@ export function runCli(args: string[], options: { input?: Buffer | string; env?:
     const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...options.env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.setEncoding('utf8'); // whole characters, also across chunks
+    child.stdout.on('data', (d: string) => { stdout += d.toString(); });
+    child.stderr.setEncoding('utf8'); // whole characters, also across chunks
+    child.stderr.on('data', (d: string) => { stderr += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
     if (options.input !== undefined) child.stdin.end(options.input);

@@ -28,8 +28,10 @@ export function parseExposition(text: string): Promise<PromSample[]> {
     const child = spawn(py, [join(root, 'test', 'fixtures', 'prom_parse.py')]);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.setEncoding('utf8'); // whole characters, also across chunks
+    child.stdout.on('data', (d: string) => { out += d.toString(); });
+    child.stderr.setEncoding('utf8'); // whole characters, also across chunks
+    child.stderr.on('data', (d: string) => { err += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as PromSample[]) : reject(new Error(`prometheus_client refused the exposition (exit ${code}):\n${err}`))));
     child.stdin.end(text);

@@ -81,9 +81,10 @@ test('feed (CLI): SIGKILL a `d4 feed` midway, resume from the last complete line
   const expected = (await libraryBatches(topic, OPTIONS)).map(asLine);
   const child = spawn(process.execPath, [cli, 'feed', '--topic', topic, ...CLI_OPTIONS], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
   let stdout = '';
+  child.stdout.setEncoding('utf8'); // a character split across two chunks is decoded whole
   await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
+    child.stdout.on('data', (d: string) => {
+      stdout += d;
       // Stdout is a pipe: the child blocks once the reader falls behind, so it is at most a line or two ahead.
       if ((stdout.match(/\n/g) ?? []).length >= 20 && child.exitCode === null) { child.kill('SIGKILL'); resolve(); }
     });

@@ -45,8 +45,10 @@ function trainer(url: string, state: string, onStep?: (step: number, kill: () =>
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   let err = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  child.stdout.on('data', (d: Buffer) => {
+  child.stderr.setEncoding('utf8'); // whole characters, also across chunks
+  child.stderr.on('data', (d: string) => { err += d.toString(); });
+  child.stdout.setEncoding('utf8'); // whole characters, also across chunks
+  child.stdout.on('data', (d: string) => {
     buf += d.toString();
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const l = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;

@@ -69,8 +69,10 @@ export function startWorker(args: readonly string[], env: Record<string, string>
   // D4_TEST_WORKER_LOGS=<dir>: every worker's stderr also goes to a file there, to watch a slow test live.
   const logs = process.env['D4_TEST_WORKER_LOGS'];
   const file = logs ? join(logs, `worker-${child.pid}.log`) : undefined;
-  child.stderr!.on('data', (d: Buffer) => { w.stderr += d.toString(); if (file) appendFileSync(file, d); });
-  child.stdout!.on('data', (d: Buffer) => { w.stdout += d.toString(); });
+  child.stderr!.setEncoding('utf8'); // whole characters, also across chunks
+  child.stderr!.on('data', (d: string) => { w.stderr += d.toString(); if (file) appendFileSync(file, d); });
+  child.stdout!.setEncoding('utf8'); // whole characters, also across chunks
+  child.stdout!.on('data', (d: string) => { w.stdout += d.toString(); });
   return w;
 }
 

@@ -36,8 +36,10 @@ function d4s(args: string[], env: Record<string, string> = {}, guardMs = 300_000
     let stdout = '';
     let stderr = '';
     let killed = false;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.setEncoding('utf8'); // whole characters, also across chunks
+    child.stdout.on('data', (d: string) => { stdout += d.toString(); });
+    child.stderr.setEncoding('utf8'); // whole characters, also across chunks
+    child.stderr.on('data', (d: string) => { stderr += d.toString(); });
     const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, guardMs);
     child.on('error', reject);
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr, killed }); });
