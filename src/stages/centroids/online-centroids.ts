@@ -47,7 +47,7 @@ export interface BatchFold {
  *    (a crawl sorted by site or category) thus gets clusters for a new topic within a bounded
  *    number of documents, instead of dragging centroids fitted on the first topics across the
  *    space; the cost is a geometric series, at most (1 + 1/growth) times one fit on the sample.
- *    Every fit has at most one cluster per 4 sample points. Stages re-file what they keep per
+ *    Every fit has at most one cluster per `pointsPerCluster` sample points (see `clustersFor`). Stages re-file what they keep per
  *    cluster (`reseeded`).
  * 3. Every other batch is a mini-batch update (Sculley 2010 with the forgetting of Spark's
  *    StreamingKMeans): with a = 0.5^(n / halfLife) for a batch of n, each centroid becomes
@@ -99,9 +99,14 @@ export class OnlineCentroids {
     return leader;
   }
 
-  /** Clusters of a fit on `n` sample points. */
+  /**
+   * Clusters of a fit on `n` sample points: one per `pointsPerCluster` of them, at most k. Above
+   * 4, the points per cluster are capped at sampleSize / k, so that a full sample gets all k.
+   */
   clustersFor(n: number): number {
-    return Math.max(1, Math.min(this.options.k, Math.ceil(n / (this.options.pointsPerCluster ?? POINTS_PER_CLUSTER))));
+    const { k, sampleSize } = this.options;
+    const perCluster = Math.min(this.options.pointsPerCluster ?? POINTS_PER_CLUSTER, Math.max(POINTS_PER_CLUSTER, sampleSize / k));
+    return Math.max(1, Math.min(k, Math.ceil(n / perCluster)));
   }
 
   private refitDue(): boolean {
