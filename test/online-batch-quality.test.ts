@@ -14,11 +14,13 @@ const SEEDS = [42, 7, 1];
 const TARGET = 0.25;
 /**
  * online~batch / batch~batch must reach this on every corpus. Measured (README, selection quality):
- * web+mrpc 0.98, c4+copies 0.85, bbc 0.81 (the floor leaves room for q8 embeddings that differ a little per machine); the algorithm before (one warm-up fit, then
- * mini-batch updates only, one clustering) measured 0.95 / 0.85 / 0.58 and fails on bbc. The issue's
- * goal is 1.0; this floor is what is reached, not the goal.
+ * web+mrpc 1.01, c4+copies 1.03, bbc 1.03 (the floor leaves room for q8 embeddings that differ a
+ * little per machine); the prototype defaults before (clusters of 4 sample points, refits at ×1.25)
+ * measured 0.91 / 0.92 / 0.84 and fail on bbc; the algorithm before that (one warm-up fit, then
+ * mini-batch updates only, one clustering) 0.95 / 0.85 / 0.58. The issue's goal is 1.0 on every
+ * corpus of bench:quality; these three reach it, this floor is below it for the machines' sake.
  */
-const FLOOR = Number(process.env['D4_QUALITY_FLOOR'] ?? 0.75);
+const FLOOR = Number(process.env['D4_QUALITY_FLOOR'] ?? 0.9);
 
 test(`online vs batch D4: kept-set Jaccard ≥ ${FLOOR} × batch vs batch (other seeds), kept fraction ${TARGET} ± 0.02, on ${CORPORA.join(', ')}`, async () => {
   const tools = await openTools();

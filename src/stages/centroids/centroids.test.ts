@@ -136,6 +136,25 @@ test('OnlineCentroids: fitted on the sample (this batch included) at the first b
   assert.ok(Math.abs(w - 240) < 1e-9, `weights sum to the documents seen (${w})`);
 });
 
+test('OnlineCentroids: pointsPerCluster sets the clusters of a fit on a small sample; a full sample still gets all k', () => {
+  const { points } = topicVectors(4, 100, 16, 0.1, 5);
+  const vs = points.map((p) => p.v);
+  assert.equal(model({ k: 40 }).clustersFor(80), 20, 'default: one cluster per 4 points');
+  const m = model({ k: 40, sampleSize: 1000, pointsPerCluster: 20, refitGrowth: 0.01 });
+  assert.equal(m.clustersFor(80), 4);
+  assert.equal(m.clustersFor(10_000), 40, 'never more than k');
+  m.begin(vs.slice(0, 80));
+  assert.equal(m.centroids.k, 4, 'a sample of 80 at 20 points per cluster: 4 clusters');
+  m.end(vs.slice(0, 80), assignAll(m, vs.slice(0, 80)), 1);
+  assert.ok(m.begin(vs.slice(80, 400)).reseeded, '400 ≥ 1.01 · 80: refit');
+  assert.equal(m.centroids.k, 20);
+  // 50 points per cluster asked, but a full sample of 400 with k = 40 allows only 10 (and never fewer than 4).
+  const capped = model({ k: 40, sampleSize: 400, pointsPerCluster: 50 });
+  assert.equal(capped.clustersFor(400), 40, 'a full sample gets all k');
+  assert.equal(capped.clustersFor(100), 10);
+  assert.equal(model({ k: 40, sampleSize: 40, pointsPerCluster: 50 }).clustersFor(40), 10, 'the cap stops at 4 points per cluster');
+});
+
 test('OnlineCentroids: refitGrowth 0 fits once, on the first batch; a follower refits with the leader, on its sample, with its own seed', () => {
   const { points } = topicVectors(4, 60, 16, 0.1, 4);
   const vs = points.map((p) => p.v);

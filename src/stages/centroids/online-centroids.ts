@@ -17,6 +17,8 @@ export interface CentroidOptions {
   readonly seed: number;
   /** Refit on the sample whenever the documents seen grew by this fraction since the last fit (until warmupDocs; by 1, i.e. doubling, after). 0: fit once, at the first batch. */
   readonly refitGrowth: number;
+  /** Fewest sample points per cluster of a fit: a sample smaller than pointsPerCluster·k gets fewer clusters (default 4). */
+  readonly pointsPerCluster?: number;
 }
 
 /** What the start of a batch did to the centroids. */
@@ -45,7 +47,7 @@ export interface BatchFold {
  *    (a crawl sorted by site or category) thus gets clusters for a new topic within a bounded
  *    number of documents, instead of dragging centroids fitted on the first topics across the
  *    space; the cost is a geometric series, at most (1 + 1/growth) times one fit on the sample.
- *    Every fit has at most one cluster per 4 sample points. Stages re-file what they keep per
+ *    Every fit has at most one cluster per `pointsPerCluster` sample points (see `clustersFor`). Stages re-file what they keep per
  *    cluster (`reseeded`).
  * 3. Every other batch is a mini-batch update (Sculley 2010 with the forgetting of Spark's
  *    StreamingKMeans): with a = 0.5^(n / halfLife) for a batch of n, each centroid becomes
@@ -57,7 +59,7 @@ export interface BatchFold {
  * assigns a document exactly as this one did. Determinism: the sample, the seeds and every sum
  * depend only on the input order, the batch boundaries and `seed`.
  */
-/** Fewest sample points per cluster: a sample smaller than 4·k gets fewer clusters. */
+/** Fewest sample points per cluster by default: a sample smaller than 4·k gets fewer clusters. */
 const POINTS_PER_CLUSTER = 4;
 
 export class OnlineCentroids {
@@ -78,7 +80,7 @@ export class OnlineCentroids {
     if (this.centroids.ready && !this.refitDue()) return {};
     const sample = w.sample;
     const weight = w.seen / sample.length;
-    this.fit(sample, Math.min(this.options.k, Math.ceil(sample.length / POINTS_PER_CLUSTER)), weight);
+    this.fit(sample, this.clustersFor(sample.length), weight);
     w.markFitted();
     this.fittedOn = vectors;
     return { reseeded: { sample, weight } };
@@ -92,9 +94,19 @@ export class OnlineCentroids {
     this.fittedOn = undefined;
     if (vectors.length === 0 || !leader.reseeded) return {};
     const { sample, weight } = leader.reseeded;
-    this.fit(sample, Math.min(this.options.k, Math.ceil(sample.length / POINTS_PER_CLUSTER)), weight);
+    this.fit(sample, this.clustersFor(sample.length), weight);
     this.fittedOn = vectors;
     return leader;
+  }
+
+  /**
+   * Clusters of a fit on `n` sample points: one per `pointsPerCluster` of them, at most k. Above
+   * 4, the points per cluster are capped at sampleSize / k, so that a full sample gets all k.
+   */
+  clustersFor(n: number): number {
+    const { k, sampleSize } = this.options;
+    const perCluster = Math.min(this.options.pointsPerCluster ?? POINTS_PER_CLUSTER, Math.max(POINTS_PER_CLUSTER, sampleSize / k));
+    return Math.max(1, Math.min(k, Math.ceil(n / perCluster)));
   }
 
   private refitDue(): boolean {

@@ -10,6 +10,7 @@ export const centroidOptionsShape = {
     .describe('documents until which the centroids are refitted every refitGrowth, then every doubling (default 20·k, within 4,096..100,000)'),
   sampleSize: z.number().int().positive().optional().describe('reservoir sample of the stream every fit uses (default max(warmupDocs, 4,096), at most 50,000)'),
   refitGrowth: z.number().min(0).default(0.25).describe('refit on the sample when the documents seen grew by this fraction since the last fit (0: fit once, on the first batch)'),
+  pointsPerCluster: z.number().min(1).default(4).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters'),
   iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
   halfLife: z.number().min(0).optional().describe('documents after which an old assignment counts half in the centroids and sketches (default expectedDocs; 0 = never forget)'),
   seed: z.number().int().min(0).max(0xffffffff).default(42).describe('seed of the reservoir sample, k-means++ and the HNSW levels'),
@@ -22,6 +23,7 @@ export interface CentroidOptionInput {
   readonly sampleSize?: number | undefined;
   readonly iterations: number;
   readonly refitGrowth?: number | undefined;
+  readonly pointsPerCluster?: number | undefined;
   readonly halfLife?: number | undefined;
   readonly seed: number;
 }
@@ -37,6 +39,7 @@ export function resolveCentroidOptions(o: CentroidOptionInput): CentroidOptions 
     sampleSize: o.sampleSize ?? Math.min(50_000, Math.max(warmupDocs, 4096)),
     iterations: o.iterations,
     refitGrowth: o.refitGrowth ?? 0.25,
+    pointsPerCluster: o.pointsPerCluster ?? 4,
     halfLife: o.halfLife ?? o.expectedDocs,
     seed: o.seed,
   };

@@ -8,6 +8,7 @@ import { SketchStore } from './sketch-store.js';
 import { CentroidStore } from '../centroids/centroid-store.js';
 import { OnlineCentroids, type CentroidOptions } from '../centroids/online-centroids.js';
 import { WarmupStore } from '../centroids/warmup-store.js';
+import { semanticStage } from '../semantic/semantic.js';
 import { normalized, Rng } from '../centroids/vectors.js';
 import { JsonStore } from '../../state/json-store.js';
 import { createHasher } from '../text/hash.js';
@@ -212,6 +213,9 @@ test('prototypeStage: defaults (R = 0.25, per-cluster), named stores, validated 
   assert.equal(o.targetRatio, 0.25);
   assert.equal(o.scope, 'cluster');
   assert.equal(o.ensemble, 3);
+  assert.equal(o.pointsPerCluster, 40, 'clusters of ~40 sample points from the first batch on (bench:quality)');
+  assert.equal(o.refitGrowth, 0.05);
+  assert.equal(semanticStage.options.parse({}).pointsPerCluster, 4, 'the semantic stage keeps the shared defaults');
   assert.deepEqual(prototypeStage.stores('p'), ['p-centroids', 'p-warmup', 'p-sketches', 'p-counts', 'p-levels', 'p-centroids-2', 'p-sketches-2', 'p-centroids-3', 'p-sketches-3']);
   const built = await prototypeStage.build('p', prototypeStage.options.parse({ expectedDocs: 10_000 }), { hasher });
   assert.equal(built.params['k'], 100);

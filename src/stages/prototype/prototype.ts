@@ -196,6 +196,12 @@ const optionsSchema = z.strictObject({
   quota: z.enum(['batch', 'stream']).default('batch').describe('batch: each batch keeps its share, ranked; stream: one level threshold from the stream\'s counts, whichever task decides'),
   ensemble: z.number().int().min(1).max(8).default(3).describe('clusterings (other seeds, one shared sample) whose quantiles are averaged into a document\'s level: less seed noise than one k-means'),
   ...centroidOptionsShape,
+  // Measured by `npm run bench:quality` (README, "Selection quality"): clusters of ~40 sample points
+  // from the first batch on, refitted on every batch until warmupDocs, agree with batch D4 as well as
+  // another batch seed does; the shared defaults (4 points, ×1.25) judged the first batches on
+  // clusters of a handful of points.
+  pointsPerCluster: z.number().min(1).default(40).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters (at most sampleSize / k, so that a full sample gets all k)'),
+  refitGrowth: z.number().min(0).default(0.05).describe('refit on the sample when the documents seen grew by this fraction since the last fit, until warmupDocs (0: fit once, on the first batch); 0.05 refits every batch of up to 1/20 of the stream so far'),
 });
 
 export type PrototypeStageOptions = z.infer<typeof optionsSchema>;
