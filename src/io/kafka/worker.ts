@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { chunkByBytes, createKafka, ensureTopics, transactionalProducer, type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer, type TopicSpec } from './client.js';
+import { chunkByBytes, createKafka, ensureTopics, transactionalProducer, type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, type Message, type Producer, type TopicSpec } from './client.js';
 import { changelogTopic, readTopicsToEnd } from './changelog.js';
 import { codecs, type CodecOptions } from '../avro/codec.js';
 import type { DecodeOptions } from '../../records/decode.js';
@@ -176,11 +176,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const transact = async (producer: Producer, records: readonly OutRecord[], offsets?: { topic: string; partition: number; end: bigint }) => {
     const txn = await producer.transaction();
     try {
-      const byTopic = new Map<string, OutRecord[]>();
-      for (const r of records) (byTopic.get(r.topic) ?? byTopic.set(r.topic, []).get(r.topic)!).push(r);
-      for (const [topic, list] of byTopic) {
-        const messages = list.map((r) => ({ key: r.key, value: r.value, ...(r.partition !== undefined ? { partition: r.partition } : {}), ...(r.headers ? { headers: r.headers } : {}) }));
-        for (const chunk of chunkByBytes(messages)) await txn.send({ topic, messages: chunk });
+      // Every topic of the window in one produce request per chunk (not one round trip per topic), in record order.
+      for (const chunk of chunkByBytes(records)) {
+        const byTopic = new Map<string, Message[]>();
+        for (const r of chunk) {
+          const m: Message = { key: r.key, value: r.value, ...(r.partition !== undefined ? { partition: r.partition } : {}), ...(r.headers ? { headers: r.headers } : {}) };
+          (byTopic.get(r.topic) ?? byTopic.set(r.topic, []).get(r.topic)!).push(m);
+        }
+        await txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       }
       if (offsets) await txn.sendOffsets({ consumerGroupId: app, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.end.toString() }] }] });
       await txn.commit();
