@@ -8,6 +8,11 @@ import { ratioArg } from './select-options.js';
 import { KAFKA_CONFIG_ENV, KafkaConfigError, KafkaSecurityError, useClientConfig, activeClientConfig } from '../io/kafka/security.js';
 
 const STAGES = [...stageDefinitions.keys()];
+// `d4 … | head`: the reader closed the pipe; stop quietly as Unix tools do (no EPIPE stack trace).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const program = new Command();
 
 program

@@ -64,6 +64,9 @@ export class RunMetrics implements RunObserver {
   readonly embedTokensPerSecond: Gauge<'stage'>;
   readonly readyGauge: Gauge<string>;
   readonly brokerDown: Gauge<string>;
+  readonly brokerOutages: Counter<string>;
+  readonly brokerOutageSeconds: Counter<string>;
+  readonly stageSeconds: Counter<'stage'>;
   readonly embedBatches: Counter<'stage'>;
   readonly embedBatchFill: Gauge<'stage'>;
   readonly embedBatchTexts: Gauge<'stage'>;
@@ -79,6 +82,7 @@ export class RunMetrics implements RunObserver {
     this.deadLetters = new Counter({ name: 'd4_dead_letters_total', help: 'Records sent to the dead-letter sink, by the stage that refused them and the error', labelNames: ['stage', 'reason'], registers: r });
     this.stageIn = new Counter({ name: 'd4_stage_documents_in_total', help: 'Live documents that reached a stage', labelNames: ['stage'], registers: r });
     this.stageOut = new Counter({ name: 'd4_stage_documents_out_total', help: 'Live documents a stage let through', labelNames: ['stage'], registers: r });
+    this.stageSeconds = new Counter({ name: 'd4_stage_seconds_total', help: 'Wall time a stage spent on its windows (model calls included); its rate is the share of a worker\'s time', labelNames: ['stage'], registers: r });
     this.records = new Counter({ name: 'd4_input_records_total', help: 'Crawl records (offsets) consumed and committed, per crawl partition (internal topics not counted)', labelNames: ['partition'], registers: r });
     this.windows = new Counter({ name: 'd4_windows_total', help: 'Windows committed, per input partition', labelNames: ['partition'], registers: r });
     this.decisionLatency = new Histogram({ name: 'd4_decision_latency_seconds', help: 'Commit time of a document\'s decision minus its record\'s timestamp', buckets: LATENCY_BUCKETS, registers: r });
@@ -122,6 +126,9 @@ export class RunMetrics implements RunObserver {
     this.embedBatchTexts = new Gauge({ name: 'd4_embed_batch_texts', help: 'Texts per inference call over the last window', labelNames: ['stage'], registers: r });
     this.readyGauge = new Gauge({ name: 'd4_ready', help: '1 once restored and consuming, else 0', registers: r });
     this.brokerDown = new Gauge({ name: 'd4_broker_down', help: '1 while the broker does not answer', registers: r });
+    this.brokerOutages = new Counter({ name: 'd4_broker_outages_total', help: 'Times the broker stopped answering the worker\'s probe', registers: r });
+    this.brokerOutageSeconds = new Counter({ name: 'd4_broker_outage_seconds_total', help: 'Time the broker did not answer, summed over the outages that ended', registers: r });
+    this.brokerDown.set(0);
     this.keptFraction.set(0);
     this.readyGauge.set(0);
     this.addStages(stages);
@@ -133,6 +140,7 @@ export class RunMetrics implements RunObserver {
       this.stageTypes.set(s.id, s.type);
       this.stageIn.inc({ stage: s.id }, 0);
       this.stageOut.inc({ stage: s.id }, 0);
+      this.stageSeconds.inc({ stage: s.id }, 0);
       if (s.type === 'semantic') this.similarity.zero({ stage: s.id });
     }
   }
@@ -149,6 +157,7 @@ export class RunMetrics implements RunObserver {
     for (const s of e.stages) {
       this.stageIn.inc({ stage: s.stage }, s.in);
       this.stageOut.inc({ stage: s.stage }, s.out);
+      this.stageSeconds.inc({ stage: s.stage }, s.seconds);
     }
     e.decisions.forEach((d, i) => {
       const ts = e.recordTimestamps[i];
@@ -259,5 +268,7 @@ export class RunMetrics implements RunObserver {
 
   brokerOutage(e: { readonly state: 'down' | 'up'; readonly seconds: number }): void {
     this.brokerDown.set(e.state === 'down' ? 1 : 0);
+    if (e.state === 'down') this.brokerOutages.inc();
+    else this.brokerOutageSeconds.inc(e.seconds);
   }
 }

@@ -131,3 +131,32 @@ test('prototype reports set the target and R_proto gauges; the cluster-size hist
   assert.equal(v['d4_cluster_size_documents_sum{stage="prototype",when="before"}'], 2);
   assert.equal(v['d4_cluster_size_documents_sum{stage="prototype",when="after"}'], 1);
 });
+
+test('time per stage: stageFlow carries each stage\'s seconds into d4_stage_seconds_total and the dashboard\'s rate chart; broker outages are counted with their duration', async () => {
+  const m = new RunMetrics(pipeline.stages, { defaultMetrics: false });
+  const window = (t: readonly number[]) => ({
+    task: '0_0', subtopology: '0', partition: 0, records: 0, decisions: [], recordTimestamps: [], kept: 0, dead: [], processSeconds: 0, commitSeconds: 0, committedAt: 0,
+    stages: stageFlow(['exact', 'embed', 'semantic'], [], [], 0, [{ stage: 'exact', seconds: t[0]! }, { stage: 'embed', seconds: t[1]! }, { stage: 'semantic', seconds: t[2]! }]),
+  });
+  const first = (await sampleRegistry(m)).v;
+  assert.equal(first['d4_stage_seconds_total{stage="embed"}'], 0, 'declared at 0 before any window');
+  assert.equal(first['d4_broker_down'], 0);
+  m.windowCommitted(window([0.25, 1.5, 0.25]));
+  m.windowCommitted(window([0.25, 0.5, 0.25]));
+  m.brokerOutage({ state: 'down', seconds: 0 });
+  const down = await sampleRegistry(m);
+  assert.equal(down.v['d4_stage_seconds_total{stage="embed"}'], 2);
+  assert.equal(down.v['d4_stage_seconds_total{stage="exact"}'], 0.5);
+  assert.equal(down.v['d4_broker_down'], 1);
+  assert.equal(down.v['d4_broker_outages_total'], 1);
+  m.brokerOutage({ state: 'up', seconds: 12.5 });
+  const up = (await sampleRegistry(m)).v;
+  assert.equal(up['d4_broker_down'], 0);
+  assert.equal(up['d4_broker_outage_seconds_total'], 12.5);
+  // Two samples 4 s apart: embed used 2 of those seconds.
+  const page = dashboardView([{ t: 0, v: first }, { t: 4000, v: up }], 'test');
+  const chart = page.charts.find((c) => c.id === 'stage_time')!;
+  assert.deepEqual(chart.series.find((s) => s.label === 'embed')!.values, [null, 0.5]);
+  assert.equal(page.stats.find((s) => s.id === 'broker')!.value, 'up');
+  assert.equal(page.stats.find((s) => s.id === 'broker_outages')!.value, 1);
+});

@@ -129,7 +129,7 @@ function sweepCharts(sweep: SweepJson): ChartView[] {
 export async function reportView(outDir: string): Promise<PageView> {
   const file = (f: string) => join(outDir, f);
   const json = <T>(f: string): T | undefined => (existsSync(file(f)) ? (JSON.parse(readFileSync(file(f), 'utf8')) as T) : undefined);
-  const summary = json<{ input?: string; params_hash?: string; in: number; kept: number; dropped_total: number; dead_lettered: Record<string, number>; dead_lettered_total: number; seconds?: number; batch?: { options?: Record<string, unknown> } }>('summary.json');
+  const summary = json<{ input?: string; params_hash?: string; in: number; kept: number; dropped_total: number; dead_lettered: Record<string, number>; dead_lettered_total: number; seconds?: number; stage_seconds?: Record<string, number>; batch?: { options?: Record<string, unknown> } }>('summary.json');
   const sweep = json<SweepJson>('sweep.json');
   if (!summary && !sweep) throw new Error(`${outDir} has neither summary.json (d4 curate / d4 batch) nor sweep.json (d4 sweep --out): nothing to report`);
   const selection = json<SelectionLog>('selection.json');
@@ -178,6 +178,8 @@ export async function reportView(outDir: string): Promise<PageView> {
     }
     const dead = Object.entries(summary.dead_lettered);
     if (dead.length) charts.push(bars('dead_letters', 'Dead letters by reason', 'reason', 'records', { categories: dead.map(([k]) => k), counts: dead.map(([, n]) => n) }, [], 'dead-lettered'));
+    const timed = Object.entries(summary.stage_seconds ?? {});
+    if (timed.length) charts.push(bars('stage_time', 'Time per stage (wall time, model calls included)', 'stage', 'seconds', { categories: timed.map(([k]) => k), counts: timed.map(([, v]) => v) }, [], 'seconds'));
     for (const [stage, values] of d.similarity) {
       const lo = Math.max(0, Math.floor(Math.min(...values) * 50) / 50);
       charts.push(bars(`similarity_${stage}`, `Similarity of ${stage} drops to what they duplicate`, 'similarity', 'drops', bucketBars(histogram(values, lo, 1, 20), (v) => v.toFixed(3)), [], 'drops'));

@@ -140,6 +140,8 @@ export function headline(v: Readonly<Record<string, number>>): StatView[] {
     { id: 'latency_p95_s', label: 'decision latency p95 (s)', value: round(histogramQuantile(lat, 0.95)) },
     { id: 'latency_p99_s', label: 'decision latency p99 (s)', value: round(histogramQuantile(lat, 0.99)) },
     { id: 'transaction_retries', label: 'transaction retries', value: total(v, 'd4_transaction_retries_total') },
+    ...(v['d4_broker_down'] !== undefined ? [{ id: 'broker', label: 'broker', value: v['d4_broker_down'] ? 'down' : 'up' },
+      { id: 'broker_outages', label: 'broker outages', value: total(v, 'd4_broker_outages_total') }] : []),
   ];
 }
 
@@ -171,6 +173,12 @@ export function dashboardView(samples: readonly Sample[], subtitle: string): Pag
   line('drops', 'Drops per stage (cumulative)', 'documents', stages.map((st) => ({
     label: st, values: samples.map((s) => sumBy(s.v, 'd4_documents_dropped_total', 'stage').get(st) ?? 0),
   })));
+  // Seconds per second of wall time: 1 = the stage kept one core's worth of the worker's loop busy.
+  const timed = groups('d4_stage_seconds_total', 'stage');
+  line('stage_time', 'Time per stage (seconds per second)', 'share of wall time', timed.map((st) => {
+    const secs = samples.map((s) => sumBy(s.v, 'd4_stage_seconds_total', 'stage').get(st) ?? 0);
+    return { label: st, values: secs.map((n, i) => (i === 0 ? null : (n - secs[i - 1]!) / Math.max(1e-3, x[i]! - x[i - 1]!))) };
+  }), 'the model-bound stage is the bottleneck when its share is near 1');
   const reasons = groups('d4_dead_letters_total', 'reason');
   line('dead_letters', 'Dead letters (cumulative)', 'records', [
     { label: 'all', values: samples.map((s) => total(s.v, 'd4_dead_letters_total')) },

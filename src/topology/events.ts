@@ -1,6 +1,6 @@
 import type { DeadLetter, Decision } from '../records/item.js';
 import type { BuiltEmbedStage } from '../stages/embed/embed.js';
-import type { Pipeline } from './pipeline.js';
+import type { Pipeline, StageSeconds } from './pipeline.js';
 
 /**
  * What the run loop tells observers (metrics, dashboards, logs) as it runs: named events, as
@@ -124,14 +124,14 @@ export function fanOut(observers: readonly RunObserver[]): Required<RunObserver>
  * every decision, the dead letters a stage (not the decoder) made, and those forwarded to the
  * next sub-topology.
  */
-export function stageFlow(stageIds: readonly string[], decisions: readonly Decision[], dead: readonly DeadLetter[], forwarded = 0): WindowCommitted['stages'][number][] {
+export function stageFlow(stageIds: readonly string[], decisions: readonly Decision[], dead: readonly DeadLetter[], forwarded = 0, seconds: readonly StageSeconds[] = []): WindowCommitted['stages'][number][] {
   const stopped = new Map<string, number>(stageIds.map((id) => [id, 0]));
   for (const d of decisions) if (!d.keep && stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
   for (const d of dead) if (stopped.has(d.stage)) stopped.set(d.stage, stopped.get(d.stage)! + 1);
   let live = forwarded + decisions.length + dead.filter((d) => stopped.has(d.stage)).length;
   return stageIds.map((stage) => {
     const out = live - stopped.get(stage)!;
-    const s = { stage, in: live, out, seconds: 0 };
+    const s = { stage, in: live, out, seconds: seconds.find((t) => t.stage === stage)?.seconds ?? 0 };
     live = out;
     return s;
   });

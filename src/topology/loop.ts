@@ -104,7 +104,7 @@ export async function runWindow(task: Task, windows: TaskWindows, w: { records: 
   o.observer.windowCommitted({
     task: task.id, subtopology: String(task.sub.index), partition: task.partition, records: w.records.length,
     decisions: out.decisions, recordTimestamps: out.recordTimestamps, kept: out.kept, dead: out.dead,
-    stages: stageFlow(task.pipeline.stages.map((s) => s.id), out.decisions, out.dead, out.forwarded), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
+    stages: stageFlow(task.pipeline.stages.map((s) => s.id), out.decisions, out.dead, out.forwarded, out.stageSeconds), processSeconds: out.processSeconds, commitSeconds, committedAt: Date.now(),
   });
   o.observer.storeSizes(task.stores.map((s) => ({ task: task.id, store: s.name, entries: s.size(), bytes: s.bytes() })));
   for (const r of embedReports(task.pipeline, task.id)) o.observer.stageReport(r);

@@ -4,6 +4,12 @@ import type { BuiltStage } from '../stages/stage.js';
 import type { StateStore } from '../state/store.js';
 import { paramsHash, type Hasher } from '../stages/text/hash.js';
 
+/** Wall time one stage spent on a batch. */
+export interface StageSeconds {
+  readonly stage: string;
+  readonly seconds: number;
+}
+
 /** The stages of a run composed into one operator, with everything the runner needs around it. */
 export interface Pipeline {
   readonly stages: readonly BuiltStage[];
@@ -13,6 +19,8 @@ export interface Pipeline {
   readonly operator: OperatorFunction<Item, Item>;
   /** Runs one batch through every stage; resolves with one item per input item, in order. */
   process(batch: readonly Item[]): Promise<Item[]>;
+  /** The same, stage after stage over the whole batch, with each stage's wall time (seconds; model calls included). */
+  processTimed(batch: readonly Item[]): Promise<{ items: Item[]; stageSeconds: StageSeconds[] }>;
   close(): Promise<void>;
 }
 
@@ -26,11 +34,21 @@ export function composePipeline(stages: readonly BuiltStage[], hasher: Hasher): 
     paramsHash: hash,
     operator,
     async process(batch) {
-      const out = await lastValueFrom(from(batch).pipe(operator, toArray()), { defaultValue: [] });
-      if (out.length !== batch.length) {
-        throw new Error(`pipeline invariant broken: ${batch.length} items in, ${out.length} out (a stage must emit one item per item)`);
+      return (await this.processTimed(batch)).items;
+    },
+    // Stage after stage (each over the whole batch): the same items as the composed operator, and the time of each.
+    async processTimed(batch) {
+      let items: Item[] = [...batch];
+      const stageSeconds: StageSeconds[] = [];
+      for (const stage of stages) {
+        const t0 = performance.now();
+        items = await lastValueFrom(from(items).pipe(stage.operator, toArray()), { defaultValue: [] });
+        stageSeconds.push({ stage: stage.id, seconds: (performance.now() - t0) / 1000 });
+        if (items.length !== batch.length) {
+          throw new Error(`pipeline invariant broken: ${batch.length} items in, ${items.length} out of stage ${stage.id} (a stage must emit one item per item)`);
+        }
       }
-      return out;
+      return { items, stageSeconds };
     },
     async close() {
       for (const s of stages) await s.close?.();

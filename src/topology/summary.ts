@@ -1,4 +1,4 @@
-import type { Outcomes } from './pipeline.js';
+import type { Outcomes, StageSeconds } from './pipeline.js';
 
 /**
  * Running counts of a curation run. `in` always equals kept + dropped + dead-lettered; the
@@ -9,11 +9,14 @@ export class Summary {
   kept = 0;
   dropped = new Map<string, number>();
   dead = new Map<string, number>();
+  /** Wall time per stage, summed over windows (stages of every task that ran here). */
+  stageSeconds = new Map<string, number>();
   private readonly started = process.hrtime.bigint();
 
   /** Counts a window's outcomes (its decisions and dead letters). */
-  add(o: Pick<Outcomes, 'decisions' | 'dead'>): void {
+  add(o: Pick<Outcomes, 'decisions' | 'dead'> & { readonly stageSeconds?: readonly StageSeconds[] }): void {
     this.in += o.decisions.length + o.dead.length;
+    for (const t of o.stageSeconds ?? []) this.stageSeconds.set(t.stage, (this.stageSeconds.get(t.stage) ?? 0) + t.seconds);
     for (const d of o.decisions) {
       if (d.keep) this.kept++;
       else {
@@ -45,6 +48,7 @@ export class Summary {
       in: this.in, kept: this.kept, dropped: Object.fromEntries(this.dropped), dropped_total: this.droppedTotal,
       dead_lettered: Object.fromEntries(this.dead), dead_lettered_total: this.deadTotal,
       seconds: Number(this.seconds.toFixed(3)), docs_per_s: Math.round(this.in / Math.max(this.seconds, 1e-9)),
+      stage_seconds: Object.fromEntries([...this.stageSeconds].map(([k, v]) => [k, Number(v.toFixed(3))])),
     };
   }
 
@@ -61,6 +65,11 @@ export class Summary {
       ...[...this.dead].sort().map(([k, n]) => row(`  ${k}`, n)),
       `  ${'throughput'.padEnd(34)} ${Math.round(this.in / Math.max(this.seconds, 1e-9))} documents/s (${this.seconds.toFixed(2)} s)`,
     ];
+    const staged = [...this.stageSeconds].reduce((a, [, v]) => a + v, 0);
+    if (staged > 0) {
+      const share = (v: number) => `${Math.round((100 * v) / staged)}%`;
+      lines.push(`  ${'time per stage'.padEnd(34)} ${[...this.stageSeconds].map(([k, v]) => `${k} ${v < 10 ? v.toFixed(2) : v.toFixed(0)} s (${share(v)})`).join(', ')}`);
+    }
     if (!this.balanced()) lines.push(`  ERROR: in (${this.in}) != kept + dropped + dead-lettered`);
     return lines.join('\n');
   }

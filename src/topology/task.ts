@@ -8,7 +8,7 @@ import type { BuiltEmbedStage } from '../stages/embed/embed.js';
 import type { Hasher } from '../stages/text/hash.js';
 import { normalizeText } from '../stages/text/normalize.js';
 import type { StateStore } from '../state/store.js';
-import type { Pipeline } from './pipeline.js';
+import type { Pipeline, StageSeconds } from './pipeline.js';
 import { taskId, type Subtopology } from './plan.js';
 import { stageDefinition } from './registry.js';
 import { resolveStageOptions } from './topology.js';
@@ -44,6 +44,8 @@ export interface WindowOutput {
   /** Live documents sent on to the next sub-topology. */
   readonly forwarded: number;
   readonly processSeconds: number;
+  /** Wall time of each stage of this task on the window. */
+  readonly stageSeconds: readonly StageSeconds[];
 }
 
 export const WATERMARK_HEADER = 'd4-kind';
@@ -144,14 +146,14 @@ export class Task {
       const poison = judgeItems(travelling.map((t) => t.item), `${this.sub.input.topic}[${this.partition}] offsets ${first ?? '-'}-${records.at(-1)?.offset ?? '-'}`, this.ctx.poisonGuard);
       if (poison) throw new FatalRunError(`${poison}. Nothing of this window was committed: fix the option and run again under the same application id`);
     }
-    const items = await this.pipeline.process(travelling.map((t) => t.item));
+    const { items, stageSeconds } = await this.pipeline.processTimed(travelling.map((t) => t.item));
     const out = this.route(travelling, items);
     if (this.ctx.nextOrdered && this.sub.next) {
       const wm = this.watermarkAfter(records);
       if (wm) out.records.push(...this.watermarkRecords(wm));
     }
     this.changelogs(out.records);
-    return { ...out, processSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return { ...out, processSeconds: Number(process.hrtime.bigint() - t0) / 1e9, stageSeconds };
   }
 
   /**
@@ -242,7 +244,7 @@ export class Task {
     return Array.from({ length: next.partitions }, (_, q) => ({ topic: next.topic, partition: q, key: null, value, headers: { [WATERMARK_HEADER]: 'watermark' } }));
   }
 
-  private route(travelling: readonly Travelling[], items: readonly Item[]): Omit<WindowOutput, 'processSeconds'> {
+  private route(travelling: readonly Travelling[], items: readonly Item[]): Omit<WindowOutput, 'processSeconds' | 'stageSeconds'> {
     const { topics, codecs: c } = this.ctx;
     const records: OutRecord[] = [];
     const decisions: Decision[] = [];
