@@ -30,13 +30,13 @@ test('d4 curate --report (whole D4 pipeline): report.html opens offline in chrom
   assert.match(r.stderr, new RegExp(`report: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const html = readFileSync(path, 'utf8');
   assert.ok(!/<script[^>]+src=|<link[^>]+href="http/.test(html), 'self-contained: no external script or stylesheet');
-  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { in: number; kept: number; dropped_total: number; dead_lettered_total: number };
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { in: number; kept: number; dropped_total: number; dead_lettered_total: number; seconds: number; stage_seconds: Record<string, number> };
 
   const shot = join(tempDir(), 'report.png');
   const page = await inspectPage(pathToFileURL(path).href, shot);
   assert.deepEqual(page.errors, [], 'no console error');
   const ids = page.charts.map((c) => c.id);
-  for (const id of ['kept_fraction', 'drops_curve', 'drops', 'dead_letters', 'similarity_semantic', 'clusters', 'distance']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const id of ['kept_fraction', 'drops_curve', 'drops', 'dead_letters', 'similarity_semantic', 'clusters', 'distance', 'stage_time']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
   for (const c of page.charts) {
     assert.ok(c.canvas, `${c.id} is drawn`);
     assert.ok(c.points > 0, `${c.id} has data points`);
@@ -46,6 +46,9 @@ test('d4 curate --report (whole D4 pipeline): report.html opens offline in chrom
   assert.equal(Number(page.stats['dropped']), summary.dropped_total);
   assert.equal(Number(page.stats['dead_lettered']), summary.dead_lettered_total);
   assert.ok(summary.dead_lettered_total >= 3, 'the three bad lines are dead letters');
+  const staged = summary.stage_seconds;
+  assert.deepEqual(Object.keys(staged), ['exact', 'near', 'embed', 'semantic', 'prototype'], 'time per stage, in pipeline order');
+  assert.ok(Object.values(staged).every((v) => v >= 0) && Object.values(staged).reduce((a, b) => a + b, 0) <= summary.seconds, 'the stages\' times add up to at most the run\'s');
   assert.equal(Number(page.stats['target_ratio']), 0.25);
   const decisions = readJsonl<{ keep: boolean }>(join(out, 'decisions.jsonl'));
   assert.ok(Math.abs(Number(page.stats['kept_fraction']) - decisions.filter((d) => d.keep).length / decisions.length) < 1e-4);
@@ -106,7 +109,7 @@ test('d4 curate --metrics-port (whole D4 pipeline): the live dashboard shows the
   assert.deepEqual(page.errors, []);
   const ids = page.charts.map((c) => c.id);
   // (every vector comes from the embeddings file here, so the model's batch-fill chart is not shown)
-  for (const id of ['kept_fraction', 'drops', 'latency', 'similarity_semantic', 'clusters_prototype', 'embed_tokens']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const id of ['kept_fraction', 'drops', 'latency', 'similarity_semantic', 'clusters_prototype', 'embed_tokens', 'stage_time']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
   for (const c of page.charts) assert.ok(c.canvas && c.points > 0, `${c.id} has data points`);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; dropped_total: number; dead_lettered_total: number };
   assert.equal(Number(page.stats['documents_in']), summary.in);
