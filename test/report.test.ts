@@ -36,7 +36,7 @@ test('d4 curate --report (whole D4 pipeline): report.html opens offline in chrom
   const page = await inspectPage(pathToFileURL(path).href, shot);
   assert.deepEqual(page.errors, [], 'no console error');
   const ids = page.charts.map((c) => c.id);
-  for (const id of ['kept_fraction', 'drops_curve', 'drops', 'dead_letters', 'similarity_semantic', 'clusters', 'distance', 'stage_time']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const id of ['kept_fraction', 'drops_curve', 'drops', 'dead_letters', 'similarity_semantic', 'clusters', 'distance', 'stage_time', 'drift_prototype', 'drift_semantic']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
   for (const c of page.charts) {
     assert.ok(c.canvas, `${c.id} is drawn`);
     assert.ok(c.points > 0, `${c.id} has data points`);
@@ -109,7 +109,7 @@ test('d4 curate --metrics-port (whole D4 pipeline): the live dashboard shows the
   assert.deepEqual(page.errors, []);
   const ids = page.charts.map((c) => c.id);
   // (every vector comes from the embeddings file here, so the model's batch-fill chart is not shown)
-  for (const id of ['kept_fraction', 'drops', 'latency', 'similarity_semantic', 'clusters_prototype', 'embed_tokens', 'stage_time']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
+  for (const id of ['kept_fraction', 'drops', 'latency', 'similarity_semantic', 'clusters_prototype', 'embed_tokens', 'stage_time', 'centroids']) assert.ok(ids.includes(`chart-${id}`), `${id} among ${ids.join(', ')}`);
   for (const c of page.charts) assert.ok(c.canvas && c.points > 0, `${c.id} has data points`);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { in: number; kept: number; dropped_total: number; dead_lettered_total: number };
   assert.equal(Number(page.stats['documents_in']), summary.in);

@@ -67,6 +67,7 @@ export class RunMetrics implements RunObserver {
   readonly brokerOutages: Counter<string>;
   readonly brokerOutageSeconds: Counter<string>;
   readonly stageSeconds: Counter<'stage'>;
+  readonly centroidDrift: Gauge<'stage'>;
   readonly embedBatches: Counter<'stage'>;
   readonly embedBatchFill: Gauge<'stage'>;
   readonly embedBatchTexts: Gauge<'stage'>;
@@ -112,6 +113,7 @@ export class RunMetrics implements RunObserver {
       },
     });
     this.centroidVersion = new Gauge({ name: 'd4_centroid_version', help: 'Version of a stage\'s centroids (bumped at every refit or fold)', labelNames: ['stage'], registers: r });
+    this.centroidDrift = new Gauge({ name: 'd4_centroid_drift', help: 'Mean cosine distance from the current centroids (a sample of up to 64) to the nearest centroid of the version before', labelNames: ['stage'], registers: r });
     this.clustersK = new Gauge({ name: 'd4_clusters', help: 'Clusters (k) of a stage\'s centroids', labelNames: ['stage'], registers: r });
     this.consumerLag = new Gauge({ name: 'd4_consumer_lag_records', help: 'Records of an input partition not yet consumed (log end offset - position)', labelNames: ['topic', 'partition'], registers: r });
     this.storeEntries = new Gauge({ name: 'd4_store_entries', help: 'Entries held by a state store', labelNames: ['store'], registers: r });
@@ -237,11 +239,13 @@ export class RunMetrics implements RunObserver {
     if (r['kind'] === 'semantic') {
       set(this.dedupKeptFraction, num('keptFraction'));
       set(this.centroidVersion, num('centroidVersion'));
+      set(this.centroidDrift, num('centroidDrift'));
       set(this.clustersK, num('k'));
     } else if (r['kind'] === 'prototype') {
       set(this.targetRatio, num('targetRatio'));
       set(this.protoKeptFraction, num('protoFraction'));
       set(this.centroidVersion, num('centroidVersion'));
+      set(this.centroidDrift, num('centroidDrift'));
       set(this.clustersK, num('k'));
     } else if (r['kind'] === 'embed') {
       // Embed counters are cumulative since the stage was built: count the increments.

@@ -199,6 +199,15 @@ export async function reportView(outDir: string): Promise<PageView> {
       }
     }
   }
+  // Per selection stage: how far each new centroid version moved (its per-batch reports).
+  for (const stage of new Set(selection?.reports.filter((r) => typeof r['centroidDrift'] === 'number').map((r) => r.stage) ?? [])) {
+    const rs = selection!.reports.filter((r) => r.stage === stage);
+    charts.push({
+      id: `drift_${stage}`, title: `Centroid drift along the input (${stage}: 1 − cosine to the previous version's nearest centroid)`, kind: 'line',
+      xLabel: 'documents seen', yLabel: 'cosine distance', x: rs.map((r) => r['seen'] as number),
+      series: [{ label: `${stage} drift`, values: rs.map((r) => r['centroidDrift'] as number) }],
+    });
+  }
   if (sweep) {
     stats.push({ id: 'sweep_points', label: 'sweep points', value: sweep.points.length });
     charts.push(...sweepCharts(sweep));

@@ -179,6 +179,13 @@ export function dashboardView(samples: readonly Sample[], subtitle: string): Pag
     const secs = samples.map((s) => sumBy(s.v, 'd4_stage_seconds_total', 'stage').get(st) ?? 0);
     return { label: st, values: secs.map((n, i) => (i === 0 ? null : (n - secs[i - 1]!) / Math.max(1e-3, x[i]! - x[i - 1]!))) };
   }), 'the model-bound stage is the bottleneck when its share is near 1');
+  const drifting = groups('d4_centroid_drift', 'stage');
+  if (drifting.length) {
+    line('centroids', 'Centroid drift (1 − cosine to the previous version\'s nearest centroid)', 'cosine distance', drifting.map((st) => ({
+      label: `${st} (k ${sumBy(last, 'd4_clusters', 'stage').get(st) ?? '?'}, version ${sumBy(last, 'd4_centroid_version', 'stage').get(st) ?? '?'})`,
+      values: samples.map((s) => sumBy(s.v, 'd4_centroid_drift', 'stage').get(st) ?? null),
+    })));
+  }
   const reasons = groups('d4_dead_letters_total', 'reason');
   line('dead_letters', 'Dead letters (cumulative)', 'records', [
     { label: 'all', values: samples.map((s) => total(s.v, 'd4_dead_letters_total')) },

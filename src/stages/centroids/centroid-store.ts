@@ -44,6 +44,12 @@ export class CentroidStore implements StateStore {
   private matrix: RowMatrix | undefined;
   private matrixVersion = -1;
   private readonly changes = new PendingChanges();
+  /**
+   * How far the last new version moved from the one before: the mean cosine distance from its
+   * centroids (up to DRIFT_SAMPLE of them, evenly spaced) to the nearest centroid of the previous
+   * version. 0 before the second version, and after a restore (it describes a change, not a state).
+   */
+  drift = 0;
 
   constructor(readonly name: string, readonly paramsHash: string) {}
 
@@ -101,6 +107,7 @@ export class CentroidStore implements StateStore {
       version: this.version + 1, k, dim, centroids: vectorBytes(centroids), weights: [...weights],
       params_hash: this.paramsHash, created_at: now,
     };
+    this.drift = this.current && this.current.dim === dim ? centroidDrift(this.rows, this.current.k, centroids, k, dim) : 0;
     this.install(snapshot);
     this.changes.push({ key: this.name, value: this.encode(snapshot) });
     return snapshot;
@@ -128,6 +135,7 @@ export class CentroidStore implements StateStore {
     checkSnapshotOwner(this.name, parsed.store);
     if (parsed.snapshot === undefined) throw new StoreError(this.name, 'snapshot has no value');
     this.current = undefined;
+    this.drift = 0;
     this.matrixVersion = -1;
     this.rows = new Float32Array(0);
     this.weightArray = new Float64Array(0);
@@ -155,4 +163,26 @@ export class CentroidStore implements StateStore {
     this.rows = vectorFromBytes(s.centroids, 0, s.k * s.dim);
     this.weightArray = Float64Array.from(s.weights);
   }
+}
+
+/** Centroids of a new version sampled for its drift: bounds the cost to DRIFT_SAMPLE · k · dim per version. */
+const DRIFT_SAMPLE = 64;
+
+/** Mean over (a sample of) `next`'s unit rows of 1 − the cosine to the nearest of `prev`'s unit rows. */
+export function centroidDrift(prev: Float32Array, prevK: number, next: Float32Array, nextK: number, dim: number): number {
+  if (prevK === 0 || nextK === 0) return 0;
+  const step = Math.max(1, nextK / DRIFT_SAMPLE);
+  let sum = 0;
+  let n = 0;
+  for (let f = 0; f < nextK; f += step, n++) {
+    const i = Math.floor(f) * dim;
+    let best = -1;
+    for (let j = 0; j < prevK; j++) {
+      let dot = 0;
+      for (let d = 0, o = j * dim; d < dim; d++) dot += next[i + d]! * prev[o + d]!;
+      if (dot > best) best = dot;
+    }
+    sum += 1 - Math.min(1, best);
+  }
+  return sum / n;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kmeansPlusPlus, sphericalKMeans } from './kmeans.js';
-import { CentroidStore, decodeCentroidChange } from './centroid-store.js';
+import { CentroidStore, centroidDrift, decodeCentroidChange } from './centroid-store.js';
 import { OnlineCentroids, type CentroidOptions } from './online-centroids.js';
 import { WarmupStore } from './warmup-store.js';
 import { dot, nearestTwo, normalized, Rng } from './vectors.js';
@@ -252,4 +252,23 @@ test('WarmupStore: a uniform reservoir of the first documents; snapshot and chan
   for (const c of after) replayed.applyChange(c);
   assert.equal(replayed.done, true);
   assert.equal(replayed.size(), 0);
+});
+
+test('centroid drift: 0 for the same centroids, 1 − cos to the nearest previous centroid otherwise; set by replace, cleared by restore', () => {
+  const e = (i: number) => { const v = new Float32Array(3); v[i] = 1; return v; };
+  const rows = (...vs: Float32Array[]) => { const out = new Float32Array(vs.length * 3); vs.forEach((v, i) => out.set(v, i * 3)); return out; };
+  const prev = rows(e(0), e(1));
+  assert.equal(centroidDrift(prev, 2, prev, 2, 3), 0);
+  // A new set: e(1) (unchanged, 0) and a centroid 60° from e(0) (cos 0.5): mean (0 + 0.5) / 2.
+  const tilted = normalized(Float32Array.from([1, 0, Math.sqrt(3)]));
+  assert.ok(Math.abs(centroidDrift(prev, 2, rows(e(1), tilted), 2, 3) - 0.25) < 1e-6);
+  const store = new CentroidStore('c', 'h');
+  store.replace(prev, Float64Array.from([1, 1]), 3);
+  assert.equal(store.drift, 0, 'no previous version');
+  store.replace(rows(e(1), tilted, e(2)), Float64Array.from([1, 1, 1]), 3);
+  assert.ok(Math.abs(store.drift - (0 + 0.5 + 1) / 3) < 1e-6, 'k may change between versions');
+  const restored = new CentroidStore('c', 'h');
+  restored.restore(store.snapshot());
+  assert.equal(restored.drift, 0);
+  assert.equal(restored.version, 2);
 });

@@ -60,6 +60,8 @@ export interface PrototypeReport extends PrototypeCounts {
   /** kept / live: this stage's kept fraction, R_proto. */
   readonly protoFraction: number;
   readonly centroidVersion: number;
+  /** How far the current centroid version moved from the previous one (CentroidStore.drift). */
+  readonly centroidDrift: number;
   readonly k: number;
   readonly reseeded: boolean;
 }
@@ -152,7 +154,7 @@ export function prototype(options: PrototypeOptions, deps: PrototypeDeps): Opera
     deps.report?.({
       kind: 'prototype', stage, ...counts, batch: { seen: docs, live: n, kept: t }, targetRatio: R,
       keptFraction: seen ? counts.kept / seen : 0, upstreamFraction: seen ? counts.live / seen : 0, protoFraction: counts.live ? counts.kept / counts.live : 0,
-      centroidVersion: store.version, k: store.k, reseeded: judged[0]!.reseeded,
+      centroidVersion: store.version, centroidDrift: store.drift, k: store.k, reseeded: judged[0]!.reseeded,
     });
     return out;
   });

@@ -34,6 +34,8 @@ export interface SemanticReport extends SemanticCounts {
   /** Kept fraction of what this stage saw (R_dedup so far). */
   readonly keptFraction: number;
   readonly centroidVersion: number;
+  /** How far the current centroid version moved from the previous one (CentroidStore.drift). */
+  readonly centroidDrift: number;
   readonly k: number;
   readonly indexed: number;
   readonly reseeded: boolean;
@@ -126,7 +128,7 @@ export function semantic(options: SemanticOptions, deps: SemanticDeps): Operator
     deps.counts.set(counts);
     deps.report?.({
       kind: 'semantic', stage, ...counts, batch: { seen: vectors.length, dropped }, keptFraction: counts.seen ? 1 - counts.dropped / counts.seen : 1,
-      centroidVersion: store.version, k: store.k, indexed: index.size(), reseeded: start.reseeded !== undefined,
+      centroidVersion: store.version, centroidDrift: store.drift, k: store.k, indexed: index.size(), reseeded: start.reseeded !== undefined,
     });
     return out;
   });
