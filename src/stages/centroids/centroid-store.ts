@@ -107,10 +107,28 @@ export class CentroidStore implements StateStore {
       version: this.version + 1, k, dim, centroids: vectorBytes(centroids), weights: [...weights],
       params_hash: this.paramsHash, created_at: now,
     };
-    this.drift = this.current && this.current.dim === dim ? centroidDrift(this.rows, this.current.k, centroids, k, dim) : 0;
+    this.drift = this.current && this.current.dim === dim ? this.driftTo(centroids, k, dim) : 0;
     this.install(snapshot);
     this.changes.push({ key: this.name, value: this.encode(snapshot) });
     return snapshot;
+  }
+
+  /** `centroidDrift` of new rows from the current ones, through the current version's matrix (loaded for assignments anyway). */
+  private driftTo(next: Float32Array, nextK: number, dim: number): number {
+    const { k, version } = this.current!;
+    if (k === 0 || nextK === 0) return 0;
+    this.matrix ??= new RowMatrix();
+    if (this.matrixVersion !== version) {
+      this.matrix.load(this.rows, k, dim);
+      this.matrixVersion = version;
+    }
+    const step = Math.max(1, nextK / DRIFT_SAMPLE);
+    const queries: Float32Array[] = [];
+    for (let f = 0; f < nextK; f += step) queries.push(next.subarray(Math.floor(f) * dim, (Math.floor(f) + 1) * dim));
+    const near = this.matrix.nearestTwo(queries, 'first');
+    let sum = 0;
+    for (const s of near.firstSimilarity) sum += 1 - Math.min(1, s);
+    return sum / queries.length;
   }
 
   /** The current version as the record published on the centroids topic. */
@@ -168,7 +186,7 @@ export class CentroidStore implements StateStore {
 /** Centroids of a new version sampled for its drift: bounds the cost to DRIFT_SAMPLE · k · dim per version. */
 const DRIFT_SAMPLE = 64;
 
-/** Mean over (a sample of) `next`'s unit rows of 1 − the cosine to the nearest of `prev`'s unit rows. */
+/** Mean over (a sample of) `next`'s unit rows of 1 − the cosine to the nearest of `prev`'s unit rows (the scalar definition; CentroidStore computes it through its matrix). */
 export function centroidDrift(prev: Float32Array, prevK: number, next: Float32Array, nextK: number, dim: number): number {
   if (prevK === 0 || nextK === 0) return 0;
   const step = Math.max(1, nextK / DRIFT_SAMPLE);

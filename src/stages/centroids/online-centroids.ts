@@ -136,12 +136,13 @@ export class OnlineCentroids {
     const decay = this.options.halfLife > 0 ? Math.pow(0.5, vectors.length / this.options.halfLife) : 1;
     const sums = new Float64Array(k * dim);
     const counts = new Float64Array(k);
-    vectors.forEach((v, i) => {
+    for (let i = 0; i < vectors.length; i++) {
+      const v = vectors[i]!;
       const j = assignment[i]!;
       counts[j]!++;
       const off = j * dim;
       for (let d = 0; d < dim; d++) sums[off + d]! += v[d]!;
-    });
+    }
     const rows = Float32Array.from(this.centroids.centroids);
     const weights = this.centroids.weights.map((w) => w * decay);
     for (let j = 0; j < k; j++) {
