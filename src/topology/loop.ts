@@ -17,9 +17,18 @@ export class TaskWindows {
   next: bigint;
   since = Date.now();
 
-  constructor(committed: bigint, private readonly window: bigint) {
+  /** End of the first window: offsets below it are one window (a decision delay at the start of the stream). */
+  private readonly first: bigint;
+
+  /**
+   * `first`: the stream's first window spans offsets [0, first) (rounded up to a multiple of
+   * `window`), e.g. the prototype stage's warmupHold: its first decisions are fitted on that many
+   * documents. Nothing of it is committed before it is processed, so a restart re-reads it.
+   */
+  constructor(committed: bigint, private readonly window: bigint, first: bigint = window) {
     this.next = committed;
     this.position = committed - 1n;
+    this.first = first > window ? ((first + window - 1n) / window) * window : window;
   }
 
   /** Adds delivered records; ones already committed or already buffered are skipped. */
@@ -41,7 +50,8 @@ export class TaskWindows {
 
   /** The next window to process: a complete one, or (flush) whatever was delivered. */
   take(flush: boolean): { records: InRecord[]; end: bigint } | undefined {
-    const end = (this.next / this.window + 1n) * this.window; // the next offset multiple above `next`
+    // The next offset multiple above `next`; at the start of the stream, the end of the first window.
+    const end = this.next < this.first ? this.first : (this.next / this.window + 1n) * this.window;
     let upTo: bigint;
     if (this.position >= end - 1n) upTo = end;
     else if (flush && this.position >= this.next) upTo = this.position + 1n;

@@ -93,6 +93,23 @@ export function upstreamWork(next: Subtopology | undefined): ((item: DocItem) =>
 }
 
 /**
+ * The offsets the first window of a sub-topology with these stages spans: `window`, or more when a
+ * windowed stage holds its first documents (its `warmupHold` option, e.g. the prototype stage's):
+ * the selection stages then fit and decide the stream's first `warmupHold` documents together
+ * (a bounded decision delay at the start), in windows of `window` after. Rounded up to a
+ * multiple of `window`, so that the windows stay aligned on offset multiples.
+ */
+export function firstWindow(stages: Subtopology['stages'], window: number): number {
+  let hold = 0;
+  for (const s of stages) {
+    if (!stageDefinition(s.type).windowed) continue;
+    const h = resolveStageOptions(s, `stage ${s.id}`)['warmupHold'];
+    if (typeof h === 'number' && h > hold) hold = h;
+  }
+  return hold > window ? Math.ceil(hold / window) * window : window;
+}
+
+/**
  * A task: one partition of one sub-topology, with its own stores. It turns a window of input
  * records into the records to commit (decisions, kept documents, dead letters, documents for
  * the next sub-topology, watermarks, embeddings, changelog records); the driver commits them
@@ -108,6 +125,13 @@ export class Task {
   private idleSentAt = -Infinity;
   /** Batch-sensitive stages get the crawl order in chunks of this many documents. */
   private readonly chunk?: number;
+  /**
+   * The offsets of the input's first window for the drivers' TaskWindows (see firstWindow). An
+   * ordered sub-topology holds in its reorder buffer instead: its first release is `firstChunk`
+   * documents, and its input windows stay `window` offsets.
+   */
+  readonly firstWindow: number;
+  private readonly firstChunk?: number;
 
   constructor(readonly sub: Subtopology, readonly partition: number, readonly pipeline: Pipeline, private readonly ctx: TaskContext) {
     this.id = taskId(sub.index, partition);
@@ -115,6 +139,8 @@ export class Task {
     if (sub.ordered) this.reorder = new ReorderBuffer(`${sub.name}-reorder`, sub.upstreamTasks);
     this.embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
     if (sub.stages.some((s) => stageDefinition(s.type).windowed)) this.chunk = ctx.window;
+    if (this.chunk) this.firstChunk = firstWindow(sub.stages, ctx.window);
+    this.firstWindow = this.firstChunk && !this.reorder ? this.firstChunk : ctx.window;
     this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
   }
 
@@ -217,7 +243,9 @@ export class Task {
       } else direct.push(decodeEnvelope(m.value, direct.length));
     }
     if (!this.reorder) return direct;
-    return this.reorder.release(this.chunk).map((b, seq) => decodeEnvelope(b.value, seq));
+    // Until the first release, the first window's documents leave together (the stages' warm-up hold).
+    const chunk = this.firstChunk && this.reorder.releasedUpTo[0] === -Infinity ? this.firstChunk : this.chunk;
+    return this.reorder.release(chunk).map((b, seq) => decodeEnvelope(b.value, seq));
   }
 
   private lastWatermark?: OrderKey;
