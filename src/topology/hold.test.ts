@@ -1,14 +1,14 @@
-// The prototype stage's warm-up hold (warmupHold): the stream's first window is that long, on the
-// run loop every driver runs (TaskWindows) and, in an ordered sub-topology, in the reorder buffer.
+// The prototype stage's warm-up hold (warmupHold): until it has decided a document, its window is
+// that long, on the run loop every driver runs (TaskWindows) and, in an ordered sub-topology, in
+// the reorder buffer (whose documents are changelogged: a crash there loses nothing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskWindows } from './loop.js';
 import { MemoryDriver } from './memory-driver.js';
 import { planSubtopologies, type Subtopology } from './plan.js';
-import { firstWindow, Task, upstreamWork, type InRecord } from './task.js';
+import { Task, upstreamWork, warmupHold, type InRecord } from './task.js';
 import { buildStages, type StageSpec } from './topology.js';
 import { composePipeline } from './pipeline.js';
-import { ReorderBuffer } from './reorder.js';
 import { createHasher } from '../stages/text/hash.js';
 import { codecs } from '../io/avro/codec.js';
 import { FakeEmbedder } from '../stages/embed/fake-embedder.js';
@@ -17,8 +17,9 @@ import type { Decision } from '../records/item.js';
 const rec = (offset: number): InRecord => ({ offset: BigInt(offset), key: null, value: Buffer.from('x'), timestamp: 0 });
 const records = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => rec(from + i));
 
-test('hold: the first window spans the hold (rounded up to a window multiple), then windows are aligned as before', () => {
-  const w = new TaskWindows(0n, 32n, 80n); // 80 → 96
+test('hold: while a stage holds, the window spans the hold (rounded up to a window multiple), then windows are aligned as before', () => {
+  let hold = 80; // 80 → 96
+  const w = new TaskWindows(0n, 32n, () => hold);
   w.add(records(0, 95), 94n);
   assert.equal(w.take(false), undefined, 'not full yet: nothing to decide');
   w.add(records(95, 140), 139n);
@@ -26,6 +27,7 @@ test('hold: the first window spans the hold (rounded up to a window multiple), t
   assert.equal(first.records.length, 96);
   assert.equal(first.end, 96n);
   w.committed(first.end);
+  hold = 0; // the stage has decided its first documents
   const second = w.take(false)!;
   assert.deepEqual([second.records[0]!.offset, second.end], [96n, 128n]);
   w.committed(second.end);
@@ -33,41 +35,31 @@ test('hold: the first window spans the hold (rounded up to a window multiple), t
   assert.equal(w.take(true)!.records.length, 12, 'a flush takes the partial window');
 });
 
-test('hold: a flush (end of stream, linger) decides a partial hold; a restart past the hold cuts ordinary windows', () => {
-  const w = new TaskWindows(0n, 32n, 96n);
+test('hold: a flush (end of stream, linger) decides a partial hold; a hold under the window changes nothing', () => {
+  const w = new TaskWindows(0n, 32n, () => 96);
   w.add(records(0, 40), 39n);
   assert.equal(w.take(false), undefined);
   assert.equal(w.take(true)!.records.length, 40);
-  const later = new TaskWindows(96n, 32n, 96n);
-  later.add(records(96, 128), 127n);
-  assert.equal(later.take(false)!.end, 128n);
-  const noHold = new TaskWindows(0n, 32n, 0n);
-  noHold.add(records(0, 40), 39n);
-  assert.equal(noHold.take(false)!.end, 32n, 'a hold of 0 (or under the window) changes nothing');
+  const small = new TaskWindows(0n, 32n, () => 20);
+  small.add(records(0, 40), 39n);
+  assert.equal(small.take(false)!.end, 32n);
+  const later = new TaskWindows(64n, 32n, () => 96); // a stage that starts on a stream already read (a later file, a later offset)
+  later.add(records(64, 200), 199n);
+  assert.equal(later.take(false)!.end, 160n, 'the hold counts from where the window starts, to an offset multiple');
 });
 
-test('hold: firstWindow reads warmupHold from the windowed stages only', () => {
-  const proto = (options: Record<string, unknown>): StageSpec => ({ id: 'prototype', type: 'prototype', options });
-  assert.equal(firstWindow([proto({})], 256), 2048, 'the default');
-  assert.equal(firstWindow([proto({ warmupHold: 1000 })], 256), 1024);
-  assert.equal(firstWindow([proto({ warmupHold: 0 })], 256), 256);
-  assert.equal(firstWindow([proto({ warmupHold: 100 })], 256), 256);
-  assert.equal(firstWindow([{ id: 'exact', type: 'exact', options: {} }], 256), 256);
-});
-
-test('hold: the reorder buffer changelogs what it released, so a restored task knows it is past its first release', () => {
-  const a = new ReorderBuffer('r', 1);
-  a.add([1, 0, 0], Buffer.from('a'));
-  a.add([2, 0, 1], Buffer.from('b'));
-  a.watermark(0, [2, 0, 1]);
-  assert.equal(a.release().length, 2);
-  const b = new ReorderBuffer('r', 1);
-  for (const ch of a.drainChanges()) b.applyChange(ch);
-  assert.deepEqual(b.releasedUpTo, [2, 0, 1]);
-  assert.equal(b.size(), 0);
-  const c = new ReorderBuffer('r', 1);
-  c.restore(a.snapshot());
-  assert.deepEqual(c.releasedUpTo, [2, 0, 1]);
+test('hold: the prototype stage holds warmupHold documents until it has decided one; built stages report it', async () => {
+  const hasher = await createHasher();
+  const [proto] = await buildStages([{ id: 'prototype', type: 'prototype', options: { warmupHold: 1000, expectedDocs: 5000 } }], { hasher });
+  assert.equal(warmupHold([proto!]), 1000);
+  const [byDefault] = await buildStages([{ id: 'prototype', type: 'prototype', options: {} }], { hasher });
+  assert.equal(warmupHold([byDefault!]), 2048, 'the default');
+  const [exact] = await buildStages([{ id: 'exact', type: 'exact', options: {} }], { hasher });
+  assert.equal(warmupHold([exact!]), 0);
+  const p = composePipeline([proto!], hasher);
+  const v = new Float32Array(8).fill(0.35);
+  await p.process([{ kind: 'doc', seq: 0, doc: { id: 'a', url: null, fetched_at: null, content_type: null, language: null, text: 'a', metadata: {} }, vector: { values: v } } as never]);
+  assert.equal(warmupHold([proto!]), 0, 'once it has seen documents, it holds nothing (also when restored from its stores)');
 });
 
 const c = codecs();

@@ -17,18 +17,15 @@ export class TaskWindows {
   next: bigint;
   since = Date.now();
 
-  /** End of the first window: offsets below it are one window (a decision delay at the start of the stream). */
-  private readonly first: bigint;
-
   /**
-   * `first`: the stream's first window spans offsets [0, first) (rounded up to a multiple of
-   * `window`), e.g. the prototype stage's warmupHold: its first decisions are fitted on that many
-   * documents. Nothing of it is committed before it is processed, so a restart re-reads it.
+   * `hold`: how many offsets the next window must span, asked before each window (Task.hold:
+   * the prototype stage's warmupHold while it has decided nothing): that window ends at the first
+   * offset multiple at or past next + hold, so its decisions are fitted on all of it. Nothing of
+   * it is committed before it is processed, so a restart re-reads it.
    */
-  constructor(committed: bigint, private readonly window: bigint, first: bigint = window) {
+  constructor(committed: bigint, private readonly window: bigint, private readonly hold: () => number = () => 0) {
     this.next = committed;
     this.position = committed - 1n;
-    this.first = first > window ? ((first + window - 1n) / window) * window : window;
   }
 
   /** Adds delivered records; ones already committed or already buffered are skipped. */
@@ -50,8 +47,9 @@ export class TaskWindows {
 
   /** The next window to process: a complete one, or (flush) whatever was delivered. */
   take(flush: boolean): { records: InRecord[]; end: bigint } | undefined {
-    // The next offset multiple above `next`; at the start of the stream, the end of the first window.
-    const end = this.next < this.first ? this.first : (this.next / this.window + 1n) * this.window;
+    const hold = BigInt(this.hold());
+    // The next offset multiple above `next`; while a stage holds, the one at or past next + hold.
+    const end = hold > this.window ? ((this.next + hold + this.window - 1n) / this.window) * this.window : (this.next / this.window + 1n) * this.window;
     let upTo: bigint;
     if (this.position >= end - 1n) upTo = end;
     else if (flush && this.position >= this.next) upTo = this.position + 1n;

@@ -80,9 +80,6 @@ const keyOf = (s: string): OrderKey => {
   return [Number(ts), Number(p), Number(o)];
 };
 
-/** A key written as JSON (-Infinity, as JSON has no such number, comes back from null). */
-const keyOfJson = (v: Buffer): OrderKey => (JSON.parse(v.toString('utf8')) as (number | null)[]).map((x) => x ?? -Infinity) as unknown as OrderKey;
-
 /**
  * The input of an ordered sub-topology: documents arrive from several upstream tasks in any
  * interleaving; each upstream task also sends watermarks ("I have sent everything up to this
@@ -135,11 +132,7 @@ export class ReorderBuffer implements StateStore {
     if (chunk && t[2] !== IDLE_OFFSET) ready = ready.slice(0, ready.length - (ready.length % chunk));
     const all = ready.length === [...this.docs.values()].filter((b) => compareKeys(b.key, t) <= 0).length;
     const upTo = all ? t : ready.at(-1)?.key;
-    if (upTo && compareKeys(upTo, this.released) > 0) {
-      this.released = upTo;
-      // Changelogged too: a task restored from its changelog knows it released before (see Task's first window).
-      this.pending.push({ key: 'r:', value: Buffer.from(JSON.stringify(upTo)) });
-    }
+    if (upTo && compareKeys(upTo, this.released) > 0) this.released = upTo;
     for (const b of ready) {
       const k = docKey(b.key);
       this.docs.delete(k);
@@ -190,10 +183,6 @@ export class ReorderBuffer implements StateStore {
   }
 
   applyChange(c: Change): void {
-    if (c.key === 'r:') {
-      if (c.value) this.released = keyOfJson(c.value);
-      return;
-    }
     if (c.key.startsWith('w:')) {
       if (c.value) this.watermarks.set(Number(c.key.slice(2)), JSON.parse(c.value.toString('utf8')) as OrderKey);
       return;

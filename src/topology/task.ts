@@ -93,20 +93,13 @@ export function upstreamWork(next: Subtopology | undefined): ((item: DocItem) =>
 }
 
 /**
- * The offsets the first window of a sub-topology with these stages spans: `window`, or more when a
- * windowed stage holds its first documents (its `warmupHold` option, e.g. the prototype stage's):
- * the selection stages then fit and decide the stream's first `warmupHold` documents together
- * (a bounded decision delay at the start), in windows of `window` after. Rounded up to a
- * multiple of `window`, so that the windows stay aligned on offset multiples.
+ * The documents the next window of these stages must hold (0: an ordinary window): the most any
+ * stage asks (BuiltStage.warmupHold: the prototype stage's warmupHold while it has decided
+ * nothing), so that the selection stages fit and decide the stream's first documents together
+ * (a bounded decision delay at the start), in windows of `window` after.
  */
-export function firstWindow(stages: Subtopology['stages'], window: number): number {
-  let hold = 0;
-  for (const s of stages) {
-    if (!stageDefinition(s.type).windowed) continue;
-    const h = resolveStageOptions(s, `stage ${s.id}`)['warmupHold'];
-    if (typeof h === 'number' && h > hold) hold = h;
-  }
-  return hold > window ? Math.ceil(hold / window) * window : window;
+export function warmupHold(stages: Pipeline['stages']): number {
+  return stages.reduce((h, s) => Math.max(h, s.warmupHold?.() ?? 0), 0);
 }
 
 /**
@@ -125,13 +118,6 @@ export class Task {
   private idleSentAt = -Infinity;
   /** Batch-sensitive stages get the crawl order in chunks of this many documents. */
   private readonly chunk?: number;
-  /**
-   * The offsets of the input's first window for the drivers' TaskWindows (see firstWindow). An
-   * ordered sub-topology holds in its reorder buffer instead: its first release is `firstChunk`
-   * documents, and its input windows stay `window` offsets.
-   */
-  readonly firstWindow: number;
-  private readonly firstChunk?: number;
 
   constructor(readonly sub: Subtopology, readonly partition: number, readonly pipeline: Pipeline, private readonly ctx: TaskContext) {
     this.id = taskId(sub.index, partition);
@@ -139,10 +125,16 @@ export class Task {
     if (sub.ordered) this.reorder = new ReorderBuffer(`${sub.name}-reorder`, sub.upstreamTasks);
     this.embed = pipeline.stages.find((s): s is BuiltEmbedStage => s.type === 'embed');
     if (sub.stages.some((s) => stageDefinition(s.type).windowed)) this.chunk = ctx.window;
-    if (this.chunk) this.firstChunk = firstWindow(sub.stages, ctx.window);
-    this.firstWindow = this.firstChunk && !this.reorder ? this.firstChunk : ctx.window;
     this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
   }
+
+  /**
+   * The offsets the drivers' TaskWindows must give the next window beyond the window size (see
+   * warmupHold), asked before each window. An ordered sub-topology holds in its reorder buffer
+   * instead (its release is then a whole multiple of the hold, rounded to the window), and its
+   * input windows stay `window` offsets.
+   */
+  readonly hold = (): number => (this.chunk && !this.reorder ? warmupHold(this.pipeline.stages) : 0);
 
   /** Documents this task holds back until every upstream task's watermark passes them. */
   get held(): number {
@@ -243,8 +235,9 @@ export class Task {
       } else direct.push(decodeEnvelope(m.value, direct.length));
     }
     if (!this.reorder) return direct;
-    // Until the first release, the first window's documents leave together (the stages' warm-up hold).
-    const chunk = this.firstChunk && this.reorder.releasedUpTo[0] === -Infinity ? this.firstChunk : this.chunk;
+    // While a stage holds (its warm-up), its first documents leave together.
+    const hold = this.chunk ? warmupHold(this.pipeline.stages) : 0;
+    const chunk = this.chunk && hold > this.chunk ? Math.ceil(hold / this.chunk) * this.chunk : this.chunk;
     return this.reorder.release(chunk).map((b, seq) => decodeEnvelope(b.value, seq));
   }
 

@@ -235,6 +235,7 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
     });
     return {
       id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts, levels, ...ensemble.flatMap((e) => [e.store, e.sketches])],
+      warmupHold: () => (counts.value.seen === 0 ? options.warmupHold : 0),
       operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, quota: options.quota, params }, {
         centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}), ensemble, levels,
       }),
