@@ -45,7 +45,8 @@ for (const [alias, id] of Object.entries(MODEL_ALIASES)) {
     const dir = tempDir(`d4-select-${alias}-`);
     const input = join(dir, 'corpus.jsonl');
     writeFileSync(input, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
-    const common = ['--model', alias, '--expected-docs', String(docs.length)];
+    // A warm-up hold of one batch: the restart below cuts the stream after 2 (the default hold, 2048, is more than this corpus).
+    const common = ['--model', alias, '--expected-docs', String(docs.length), '--set', `prototype.warmupHold=${BATCH}`];
     const embeddings = join(dir, 'embeddings.jsonl');
 
     const t0 = Date.now();

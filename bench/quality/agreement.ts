@@ -14,6 +14,7 @@ import { createEmbedder } from '../../src/io/models/embedder.js';
 import { createHnswIndex } from '../../src/io/models/hnsw-index.js';
 import { applyOverrides, buildStages } from '../../src/topology/topology.js';
 import { composePipeline } from '../../src/topology/pipeline.js';
+import { warmupHold } from '../../src/topology/task.js';
 import { createHasher, type Hasher } from '../../src/stages/text/hash.js';
 import { batchSelect } from '../../src/batch/d4.js';
 import type { Embedder } from '../../src/stages/embed/types.js';
@@ -90,8 +91,12 @@ export async function onlineKept(p: Prepared, tools: Tools, o: SelectOptions): P
   const pipeline = composePipeline(await buildStages(specs, { hasher: tools.hasher, annIndex: createHnswIndex }), tools.hasher);
   const kept = new Set<string>();
   try {
-    for (let i = 0; i < p.items.length; i += o.batchSize) {
-      for (const item of await pipeline.process(p.items.slice(i, i + o.batchSize))) if (isLive(item)) kept.add(item.doc.id);
+    // Windows as the run loop cuts them: while a stage holds (the prototype stage's warmupHold), a window spans the hold.
+    for (let i = 0; i < p.items.length;) {
+      const hold = warmupHold(pipeline.stages);
+      const n = hold > o.batchSize ? Math.ceil(hold / o.batchSize) * o.batchSize : o.batchSize;
+      for (const item of await pipeline.process(p.items.slice(i, i + n))) if (isLive(item)) kept.add(item.doc.id);
+      i += n;
     }
   } finally {
     await pipeline.close();

@@ -17,6 +17,12 @@ export interface BuiltStage {
   readonly params: Readonly<Record<string, unknown>>;
   /** Releases workers or native resources. */
   close?(): Promise<void>;
+  /**
+   * Documents the stage wants in its next window, when more than the window (a windowed stage
+   * that has decided nothing yet: its warm-up hold); 0 otherwise. Read from the stage's state, so
+   * a stage restored mid-stream (or on another file, with --state-dir) holds nothing.
+   */
+  warmupHold?(): number;
 }
 
 export type Partitioning = 'any' | 'text-hash' | 'single';

@@ -17,7 +17,13 @@ export class TaskWindows {
   next: bigint;
   since = Date.now();
 
-  constructor(committed: bigint, private readonly window: bigint) {
+  /**
+   * `hold`: how many offsets the next window must span, asked before each window (Task.hold:
+   * the prototype stage's warmupHold while it has decided nothing): that window ends at the first
+   * offset multiple at or past next + hold, so its decisions are fitted on all of it. Nothing of
+   * it is committed before it is processed, so a restart re-reads it.
+   */
+  constructor(committed: bigint, private readonly window: bigint, private readonly hold: () => number = () => 0) {
     this.next = committed;
     this.position = committed - 1n;
   }
@@ -41,7 +47,9 @@ export class TaskWindows {
 
   /** The next window to process: a complete one, or (flush) whatever was delivered. */
   take(flush: boolean): { records: InRecord[]; end: bigint } | undefined {
-    const end = (this.next / this.window + 1n) * this.window; // the next offset multiple above `next`
+    const hold = BigInt(this.hold());
+    // The next offset multiple above `next`; while a stage holds, the one at or past next + hold.
+    const end = hold > this.window ? ((this.next + hold + this.window - 1n) / this.window) * this.window : (this.next / this.window + 1n) * this.window;
     let upTo: bigint;
     if (this.position >= end - 1n) upTo = end;
     else if (flush && this.position >= this.next) upTo = this.position + 1n;

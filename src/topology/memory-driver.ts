@@ -79,7 +79,7 @@ export class MemoryDriver {
       for (const s of task.stores) {
         for (const r of this.topic(`changelog:${s.name}`, sub.input.partitions)[p] ?? []) s.applyChange({ key: r.partitionKey ?? '', value: r.value });
       }
-      t = { task, windows: new TaskWindows(this.committed(sub.input.topic, p), BigInt(this.options.window)) };
+      t = { task, windows: new TaskWindows(this.committed(sub.input.topic, p), BigInt(this.options.window), task.hold) };
       this.tasks.set(id, t);
     }
     return t;

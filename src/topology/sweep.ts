@@ -4,7 +4,7 @@ import { drainTask, TaskWindows, type Committer, type LoopOptions } from './loop
 import type { Subtopology } from './plan.js';
 import type { Pipeline } from './pipeline.js';
 import { Summary } from './summary.js';
-import { Task, upstreamWork, type InRecord, type WindowOutput } from './task.js';
+import { Task, upstreamWork, warmupHold, type InRecord, type WindowOutput } from './task.js';
 import type { StageSpec } from './topology.js';
 import type { Codecs } from '../io/avro/codec.js';
 import type { DecodeOptions } from '../records/decode.js';
@@ -165,7 +165,13 @@ export async function sweepPass(pre: { stages: readonly StageSpec[]; pipeline: P
     }
   };
   // drainTask reports each window after its commit; the selection tasks run between two windows of sub-topology 0.
-  const preWindows = new TaskWindows(0n, BigInt(o.window));
+  // While the selection stages hold (their warm-up), one window of sub-topology 0 spans the hold: what it forwards is their first batch.
+  const hold = () => {
+    const holds = new Set(points.map((p) => warmupHold(p.pipeline.stages)));
+    if (holds.size > 1) throw new Error(`the parameter sets of a sweep pass must share prototype.warmupHold (${[...holds].join(' vs ')})`);
+    return [...holds][0]!;
+  };
+  const preWindows = new TaskWindows(0n, BigInt(o.window), hold);
   const outs: WindowOutput[] = [];
   for await (const records of o.records) {
     if (records.length === 0) continue;

@@ -95,6 +95,16 @@ export function upstreamWork(next: Subtopology | undefined): ((item: DocItem) =>
 }
 
 /**
+ * The documents the next window of these stages must hold (0: an ordinary window): the most any
+ * stage asks (BuiltStage.warmupHold: the prototype stage's warmupHold while it has decided
+ * nothing), so that the selection stages fit and decide the stream's first documents together
+ * (a bounded decision delay at the start), in windows of `window` after.
+ */
+export function warmupHold(stages: Pipeline['stages']): number {
+  return stages.reduce((h, s) => Math.max(h, s.warmupHold?.() ?? 0), 0);
+}
+
+/**
  * A task: one partition of one sub-topology, with its own stores. It turns a window of input
  * records into the records to commit (decisions, kept documents, dead letters, documents for
  * the next sub-topology, watermarks, embeddings, changelog records); the driver commits them
@@ -119,6 +129,14 @@ export class Task {
     if (sub.stages.some((s) => stageDefinition(s.type).windowed)) this.chunk = ctx.window;
     this.stores = [...pipeline.stores, ...(this.clock ? [this.clock] : []), ...(this.reorder ? [this.reorder] : [])];
   }
+
+  /**
+   * The offsets the drivers' TaskWindows must give the next window beyond the window size (see
+   * warmupHold), asked before each window. An ordered sub-topology holds in its reorder buffer
+   * instead (its release is then a whole multiple of the hold, rounded to the window), and its
+   * input windows stay `window` offsets.
+   */
+  readonly hold = (): number => (this.chunk && !this.reorder ? warmupHold(this.pipeline.stages) : 0);
 
   /** Documents this task holds back until every upstream task's watermark passes them. */
   get held(): number {
@@ -219,7 +237,10 @@ export class Task {
       } else direct.push(decodeEnvelope(m.value, direct.length));
     }
     if (!this.reorder) return direct;
-    return this.reorder.release(this.chunk).map((b, seq) => decodeEnvelope(b.value, seq));
+    // While a stage holds (its warm-up), its first documents leave together.
+    const hold = this.chunk ? warmupHold(this.pipeline.stages) : 0;
+    const chunk = this.chunk && hold > this.chunk ? Math.ceil(hold / this.chunk) * this.chunk : this.chunk;
+    return this.reorder.release(chunk).map((b, seq) => decodeEnvelope(b.value, seq));
   }
 
   private lastWatermark?: OrderKey;

@@ -55,7 +55,7 @@ export async function curateFile(input: string, pipeline: Pipeline, options: Cur
   observer.ready();
   const committer = new FileCommitter(options.outDir, options.onChanges ? { onChanges: options.onChanges } : {});
   const loop: LoopOptions = { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 }, observer, log: options.log ?? (() => undefined) };
-  const windows = new TaskWindows(0n, BigInt(window));
+  const windows = new TaskWindows(0n, BigInt(window), task.hold);
   const summary = new Summary();
   const onOutput = (out: WindowOutput) => { summary.add(out); options.onBatch?.(summary); };
   try {

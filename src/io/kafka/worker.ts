@@ -245,7 +245,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       for (const { key, topic, task, producer } of fenced) {
         let start = committed.get(key) ?? -1n;
         if (start < 0n) start = await startOffset(admin, topic, task.partition, task.sub.input.internal ? undefined : o.startAt);
-        fresh.push({ task, windows: new TaskWindows(start, BigInt(o.window)), producer, topic });
+        fresh.push({ task, windows: new TaskWindows(start, BigInt(o.window), task.hold), producer, topic });
       }
     } catch (e) {
       for (const f of fenced) await f.producer.disconnect().catch(() => undefined);
@@ -361,7 +361,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
         const revoked = [...owned.keys()].filter((k) => !next.has(k));
         for (const k of revoked) await tearDown(k, 'revoked');
         // kafkajs re-fetches kept partitions from their committed offsets: drop their buffered records.
-        for (const own of owned.values()) own.windows = new TaskWindows(own.windows.next, BigInt(o.window));
+        for (const own of owned.values()) own.windows = new TaskWindows(own.windows.next, BigInt(o.window), own.task.hold);
         const added = [...next].filter((k) => !owned.has(k));
         const named = (ks: string[]) => ks.map((k) => taskId(byTopic.get(k.slice(0, k.lastIndexOf(':')))!.index, Number(k.slice(k.lastIndexOf(':') + 1)))).sort().join(', ') || 'none';
         log(`rebalance: this worker runs tasks ${named([...next])} (new: ${named(added)}, revoked: ${named(revoked)})`);

@@ -203,6 +203,10 @@ const optionsSchema = z.strictObject({
   // another batch seed does; the shared defaults (4 points, ×1.25) judged the first batches on
   // clusters of a handful of points.
   pointsPerCluster: z.number().min(1).default(40).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters (at most sampleSize / k, so that a full sample gets all k)'),
+  // Measured by `npm run bench:quality` (README): in windows of 256, a document decided among the
+  // stream's first 256 or 512 cannot know the clusters the rest will form (shuffled corpora lost
+  // there); the window machinery (Task.firstWindow) makes the first window this long instead.
+  warmupHold: z.number().int().min(0).default(2048).describe('documents the stream\'s first window holds undecided, decided together once it is full (or at a flush, or after --linger-ms on a topic): a bounded decision delay at the start, so the first decisions are fitted on that many documents; 0 or at most the window: none'),
   refitGrowth: z.number().min(0).default(0.05).describe('refit on the sample when the documents seen grew by this fraction since the last fit, until warmupDocs (0: fit once, on the first batch); 0.05 refits every batch of up to 1/20 of the stream so far'),
 });
 
@@ -233,6 +237,7 @@ export const prototypeStage: StageDefinition<PrototypeStageOptions> = {
     });
     return {
       id, type: 'prototype', params, stores: [centroidStore, warmup, sketches, counts, levels, ...ensemble.flatMap((e) => [e.store, e.sketches])],
+      warmupHold: () => (counts.value.seen === 0 ? options.warmupHold : 0),
       operator: prototype({ id, targetRatio: options.targetRatio, scope: options.scope, minClusterCount: options.minClusterCount, halfLife: c.halfLife, quota: options.quota, params }, {
         centroids: new OnlineCentroids(centroidStore, warmup, c), sketches, counts, hasher: deps.hasher, ...(report ? { report } : {}), ensemble, levels,
       }),
