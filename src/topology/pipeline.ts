@@ -28,28 +28,27 @@ export function composePipeline(stages: readonly BuiltStage[], hasher: Hasher): 
   const operator = (source: import('rxjs').Observable<Item>) =>
     stages.reduce((s, stage) => s.pipe(stage.operator), source);
   const hash = paramsHash(hasher, stages.map((s) => ({ id: s.id, type: s.type, params: s.params })));
+  // Stage after stage (each over the whole batch): the same items as the composed operator, and the time of each.
+  const processTimed = async (batch: readonly Item[]): Promise<{ items: Item[]; stageSeconds: StageSeconds[] }> => {
+    let items: Item[] = [...batch];
+    const stageSeconds: StageSeconds[] = [];
+    for (const stage of stages) {
+      const t0 = performance.now();
+      items = await lastValueFrom(from(items).pipe(stage.operator, toArray()), { defaultValue: [] });
+      stageSeconds.push({ stage: stage.id, seconds: (performance.now() - t0) / 1000 });
+      if (items.length !== batch.length) {
+        throw new Error(`pipeline invariant broken: ${batch.length} items in, ${items.length} out of stage ${stage.id} (a stage must emit one item per item)`);
+      }
+    }
+    return { items, stageSeconds };
+  };
   return {
     stages,
     stores: stages.flatMap((s) => s.stores),
     paramsHash: hash,
     operator,
-    async process(batch) {
-      return (await this.processTimed(batch)).items;
-    },
-    // Stage after stage (each over the whole batch): the same items as the composed operator, and the time of each.
-    async processTimed(batch) {
-      let items: Item[] = [...batch];
-      const stageSeconds: StageSeconds[] = [];
-      for (const stage of stages) {
-        const t0 = performance.now();
-        items = await lastValueFrom(from(items).pipe(stage.operator, toArray()), { defaultValue: [] });
-        stageSeconds.push({ stage: stage.id, seconds: (performance.now() - t0) / 1000 });
-        if (items.length !== batch.length) {
-          throw new Error(`pipeline invariant broken: ${batch.length} items in, ${items.length} out of stage ${stage.id} (a stage must emit one item per item)`);
-        }
-      }
-      return { items, stageSeconds };
-    },
+    process: async (batch) => (await processTimed(batch)).items,
+    processTimed,
     async close() {
       for (const s of stages) await s.close?.();
     },
