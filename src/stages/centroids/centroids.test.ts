@@ -74,6 +74,20 @@ test('spherical k-means recovers well-separated topics, unit centroids, same res
   assert.equal(fit.counts.reduce((s, c) => s + c, 0), vs.length);
 });
 
+test('spherical k-means from given centroids (warmRefit): no k-means++; a converged fit stays put, a perturbed one returns to the topics in a few iterations', () => {
+  const { points } = topicVectors(8, 50, 32, 0.15, 2);
+  const vs = points.map((p) => p.v);
+  const fit = sphericalKMeans(vs, 8, { iterations: 20, rng: new Rng(5) });
+  const again = sphericalKMeans(vs, 8, { iterations: 3, rng: new Rng(99), init: fit.centroids });
+  assert.deepEqual(again.assignment, fit.assignment, 'started from its own result: the same clusters (the seed is not used)');
+  assert.equal(again.iterations, 1, 'no assignment changed: stops after one round');
+  const moved = fit.centroids.map((x, i) => x + (i % 5 === 0 ? 0.2 : 0));
+  const movedCopy = moved.slice();
+  const back = sphericalKMeans(vs, 8, { iterations: 3, rng: new Rng(99), init: moved });
+  assert.ok(purity(back.assignment, points.map((p) => p.topic)) > 0.95);
+  assert.deepEqual(moved, movedCopy, 'the initial centroids are copied, not overwritten');
+});
+
 test('resolveCentroidOptions: k ≈ √expectedDocs (D4), warm-up and half-life derived', () => {
   const o = resolveCentroidOptions({ expectedDocs: 1_000_000, iterations: 10, seed: 1 });
   assert.equal(o.k, 1000);

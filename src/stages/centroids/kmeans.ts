@@ -66,10 +66,10 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
  * centroid serves worst (the same rule every run, so the fit stays deterministic). Stops after
  * `iterations` rounds or as soon as no assignment changes.
  */
-export function sphericalKMeans(points: readonly Float32Array[], k: number, options: { iterations: number; rng: Rng }): Fit {
+export function sphericalKMeans(points: readonly Float32Array[], k: number, options: { iterations: number; rng: Rng; init?: Float32Array }): Fit {
   const n = points.length;
   const dim = points[0]!.length;
-  const centroids = kmeansPlusPlus(points, k, options.rng);
+  const centroids = options.init ? options.init.slice(0, k * dim) : kmeansPlusPlus(points, k, options.rng);
   const kk = centroids.length / dim;
   const assignment = new Int32Array(n).fill(-1);
   const similarity = new Float64Array(n);

@@ -19,6 +19,8 @@ export interface CentroidOptions {
   readonly refitGrowth: number;
   /** Fewest sample points per cluster of a fit: a sample smaller than pointsPerCluster·k gets fewer clusters (default 4). */
   readonly pointsPerCluster?: number;
+  /** Lloyd iterations of a refit started from the current centroids when k is unchanged (no k-means++); 0: every fit from a fresh k-means++ seeding. */
+  readonly warmRefit?: number;
 }
 
 /** What the start of a batch did to the centroids. */
@@ -127,7 +129,8 @@ export class OnlineCentroids {
 
   private fit(points: readonly Float32Array[], k: number, weight: number): void {
     const rng = new Rng(subSeed(this.options.seed, this.centroids.version + 1));
-    const fit = sphericalKMeans(points, k, { iterations: this.options.iterations, rng });
+    const warm = (this.options.warmRefit ?? 0) > 0 && this.centroids.ready && this.centroids.k === k && this.centroids.dim === points[0]!.length;
+    const fit = sphericalKMeans(points, k, warm ? { iterations: this.options.warmRefit!, rng, init: this.centroids.centroids } : { iterations: this.options.iterations, rng });
     this.centroids.replace(fit.centroids, fit.counts.map((c) => c * weight), fit.dim);
   }
 

@@ -12,6 +12,7 @@ export const centroidOptionsShape = {
   refitGrowth: z.number().min(0).default(0.25).describe('refit on the sample when the documents seen grew by this fraction since the last fit (0: fit once, on the first batch)'),
   pointsPerCluster: z.number().min(1).default(4).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters'),
   iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
+  warmRefit: z.number().int().min(0).default(0).describe('Lloyd iterations of a refit started from the current centroids when k is unchanged (no k-means++); 0: every fit seeds afresh'),
   halfLife: z.number().min(0).optional().describe('documents after which an old assignment counts half in the centroids and sketches (default expectedDocs; 0 = never forget)'),
   seed: z.number().int().min(0).max(0xffffffff).default(42).describe('seed of the reservoir sample, k-means++ and the HNSW levels'),
 };
@@ -22,6 +23,7 @@ export interface CentroidOptionInput {
   readonly warmupDocs?: number | undefined;
   readonly sampleSize?: number | undefined;
   readonly iterations: number;
+  readonly warmRefit?: number | undefined;
   readonly refitGrowth?: number | undefined;
   readonly pointsPerCluster?: number | undefined;
   readonly halfLife?: number | undefined;
@@ -38,6 +40,7 @@ export function resolveCentroidOptions(o: CentroidOptionInput): CentroidOptions 
     warmupDocs,
     sampleSize: o.sampleSize ?? Math.min(50_000, Math.max(warmupDocs, 4096)),
     iterations: o.iterations,
+    warmRefit: o.warmRefit ?? 0,
     refitGrowth: o.refitGrowth ?? 0.25,
     pointsPerCluster: o.pointsPerCluster ?? 4,
     halfLife: o.halfLife ?? o.expectedDocs,
