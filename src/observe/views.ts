@@ -156,11 +156,9 @@ export function dashboardView(samples: readonly Sample[], subtitle: string): Pag
     charts.push({ id, title, kind: 'line', xLabel: 'time', yLabel, x, series, time: true, ...(note ? { note } : {}) });
   const groups = (name: string, by: string) => [...new Set(samples.flatMap((s) => [...sumBy(s.v, name, by).keys()]))].sort();
 
-  const docsIn = samples.map((s) => total(s.v, 'd4_documents_in_total'));
-  line('throughput', 'Throughput', 'documents/s', [{
-    label: 'documents in /s',
-    values: docsIn.map((n, i) => (i === 0 ? null : (n - docsIn[i - 1]!) / Math.max(1e-3, x[i]! - x[i - 1]!))),
-  }]);
+  // Per-second rate of a cumulative series between consecutive samples (none before the second).
+  const rate = (cumulative: readonly number[]) => cumulative.map((n, i) => (i === 0 ? null : (n - cumulative[i - 1]!) / Math.max(1e-3, x[i]! - x[i - 1]!)));
+  line('throughput', 'Throughput', 'documents/s', [{ label: 'documents in /s', values: rate(samples.map((s) => total(s.v, 'd4_documents_in_total'))) }]);
   line('lag', 'Consumer lag', 'records', [{ label: 'records behind (all partitions)', values: samples.map((s) => total(s.v, 'd4_consumer_lag_records')) }]);
   const targets = groups('d4_target_kept_fraction', 'stage');
   const dedup = groups('d4_semantic_kept_fraction', 'stage');
@@ -175,10 +173,9 @@ export function dashboardView(samples: readonly Sample[], subtitle: string): Pag
   })));
   // Seconds per second of wall time: 1 = the stage kept one core's worth of the worker's loop busy.
   const timed = groups('d4_stage_seconds_total', 'stage');
-  line('stage_time', 'Time per stage (seconds per second)', 'share of wall time', timed.map((st) => {
-    const secs = samples.map((s) => sumBy(s.v, 'd4_stage_seconds_total', 'stage').get(st) ?? 0);
-    return { label: st, values: secs.map((n, i) => (i === 0 ? null : (n - secs[i - 1]!) / Math.max(1e-3, x[i]! - x[i - 1]!))) };
-  }), 'the model-bound stage is the bottleneck when its share is near 1');
+  line('stage_time', 'Time per stage (seconds per second)', 'share of wall time', timed.map((st) => ({
+    label: st, values: rate(samples.map((s) => sumBy(s.v, 'd4_stage_seconds_total', 'stage').get(st) ?? 0)),
+  })), 'the model-bound stage is the bottleneck when its share is near 1');
   const drifting = groups('d4_centroid_drift', 'stage');
   if (drifting.length) {
     line('centroids', 'Centroid drift (1 − cosine to the previous version\'s nearest centroid)', 'cosine distance', drifting.map((st) => ({

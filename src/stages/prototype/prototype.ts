@@ -205,7 +205,7 @@ const optionsSchema = z.strictObject({
   pointsPerCluster: z.number().min(1).default(40).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters (at most sampleSize / k, so that a full sample gets all k)'),
   // Measured by `npm run bench:quality` (README): in windows of 256, a document decided among the
   // stream's first 256 or 512 cannot know the clusters the rest will form (shuffled corpora lost
-  // there); the window machinery (Task.firstWindow) makes the first window this long instead.
+  // there); the run loop (Task.hold → TaskWindows, or the reorder buffer of an ordered task) makes the first window this long instead.
   warmupHold: z.number().int().min(0).default(2048).describe('documents the stream\'s first window holds undecided, decided together once it is full (or at a flush, or after --linger-ms on a topic): a bounded decision delay at the start, so the first decisions are fitted on that many documents; 0 or at most the window: none'),
   refitGrowth: z.number().min(0).default(0.05).describe('refit on the sample when the documents seen grew by this fraction since the last fit, until warmupDocs (0: fit once, on the first batch); 0.05 refits every batch of up to 1/20 of the stream so far'),
 });
