@@ -57,6 +57,10 @@ const files = [
   ...(unitOnly ? [] : testFiles(join(dist, 'test', 'integration'), () => true)),
 ];
 // Files run one at a time: the machine has 2 cores and the integration tests share one broker.
-const ok = step(`tests (${files.length} files)`, process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], env);
+// A test that hangs fails after 10 minutes instead of holding the suite (the slowest takes ~2 on
+// CI), and a file's process exits when its tests are done even if something still holds it open;
+// the processes a test started are killed then (test/helpers.ts).
+const runner = ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-timeout=600000', '--test-force-exit'];
+const ok = step(`tests (${files.length} files)`, process.execPath, [...runner, ...files], env);
 if (startedBroker) step('stop the Kafka broker this run started', process.execPath, ['scripts/kafka.mjs', 'down']);
 process.exit(ok ? 0 : 1);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptionsWithoutStdio } from 'node:child_process';
 import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -23,12 +23,32 @@ export function readJsonl<T = Record<string, any>>(path: string): T[] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
 }
 
+/**
+ * Every process a test starts is killed (SIGKILL) when the test file's process exits, also when
+ * a test fails before it stops them: a worker left behind would keep the file's process alive
+ * and the suite waiting (the runner runs with --test-force-exit, so the file's process does exit).
+ */
+const children = new Set<ChildProcessWithoutNullStreams>();
+process.once('exit', () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+
+export function spawnTracked(cmd: string, args: readonly string[], options: SpawnOptionsWithoutStdio = {}): ChildProcessWithoutNullStreams {
+  const child = spawn(cmd, args, { cwd: root, ...options });
+  children.add(child);
+  child.once('close', () => children.delete(child));
+  return child;
+}
+
+/** The `d4` command line in a child process, tracked as above. */
+export function spawnCli(args: readonly string[], env: Record<string, string | undefined> = {}): ChildProcessWithoutNullStreams {
+  return spawnTracked(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
+}
+
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
 /** Runs the real `d4` command line in a child process. */
 export function runCli(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...options.env } });
+    const child = spawnCli(args, options.env);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8'); // whole characters, also across chunks

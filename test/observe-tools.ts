@@ -1,10 +1,10 @@
 // Real parts for the observability tests: Python's prometheus_client as the reference parser of
 // the text format (in a virtual environment this creates once), and Debian's chromium driven by
 // playwright-core (scripts/browser.mjs installs it; `npm test` runs that first).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { root } from './helpers.js';
+import { root, spawnTracked } from './helpers.js';
 
 const VENV = join(root, '.d4', 'venv-prometheus');
 const PROMETHEUS_CLIENT = 'prometheus-client==0.26.0';
@@ -25,7 +25,7 @@ export interface PromSample { family: string; type: string; name: string; labels
 export function parseExposition(text: string): Promise<PromSample[]> {
   const py = python();
   return new Promise((resolve, reject) => {
-    const child = spawn(py, [join(root, 'test', 'fixtures', 'prom_parse.py')]);
+    const child = spawnTracked(py, [join(root, 'test', 'fixtures', 'prom_parse.py')]);
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8'); // whole characters, also across chunks

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { spawn } from 'node:child_process';
-import { cli, readJsonl, root, runCli, sharedData, tempDir } from './helpers.js';
+import { readJsonl, root, runCli, sharedData, tempDir, spawnCli } from './helpers.js';
 import { inspectPage } from './observe-tools.js';
 
 const corpus = join(tempDir(), 'web.jsonl');
@@ -90,7 +89,7 @@ test('d4 report on a d4 batch directory: the yardstick run gets the same plots',
 
 test('d4 curate --metrics-port (whole D4 pipeline): the live dashboard shows the selection\'s charts with data, and the summary\'s figures', async (t0) => {
   const out = tempDir();
-  const child = spawn(process.execPath, [cli, 'curate', corpus, '--out', out, '--embeddings', embeddings, '--metrics-port', '0', '--metrics-hold', '120000', '--json', '--no-progress'], { cwd: root });
+  const child = spawnCli(['curate', corpus, '--out', out, '--embeddings', embeddings, '--metrics-port', '0', '--metrics-hold', '120000', '--json', '--no-progress']);
   t0.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let stderr = '';
   let stdout = '';

@@ -4,12 +4,11 @@
 // and exported to shards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { cli, root, runCli, sharedData, tempDir } from '../helpers.js';
+import { runCli, sharedData, tempDir, spawnCli } from '../helpers.js';
 import { brokers, consumeAll, d4, namespace, startFeedServer, writeTopology } from './kafka-helpers.js';
 import { feed, type FeedBatch, type FeedOptions } from '../../src/feed/index.js';
 import { kafkaFeedSource } from '../../src/io/kafka/feed-source.js';
@@ -79,7 +78,7 @@ test('feed (library): two epochs over a curated topic deliver every kept documen
 test('feed (CLI): SIGKILL a `d4 feed` midway, resume from the last complete line\'s checkpoint: exactly once per epoch, the same batches as the library', async () => {
   const topic = await curated();
   const expected = (await libraryBatches(topic, OPTIONS)).map(asLine);
-  const child = spawn(process.execPath, [cli, 'feed', '--topic', topic, ...CLI_OPTIONS], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const child = spawnCli(['feed', '--topic', topic, ...CLI_OPTIONS], { D4_KAFKA_BROKERS: brokers() });
   let stdout = '';
   child.stdout.setEncoding('utf8'); // a character split across two chunks is decoded whole
   await new Promise<void>((resolve, reject) => {

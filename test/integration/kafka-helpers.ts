@@ -1,8 +1,8 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, readJsonl, root, runCli, tempDir } from '../helpers.js';
+import { readJsonl, runCli, tempDir, spawnCli } from '../helpers.js';
 
 /** The broker scripts/test.mjs started; integration tests fail (never skip) without one. */
 export function brokers(): string {
@@ -52,7 +52,7 @@ export { readJsonl };
 export interface FeedServer { child: ChildProcessWithoutNullStreams; url: string; port: number; stderr(): string; stop(): Promise<void> }
 
 export async function startFeedServer(args: string[], port = 0): Promise<FeedServer> {
-  const child = spawn(process.execPath, [cli, 'feed', ...args, '--serve', String(port)], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const child = spawnCli(['feed', ...args, '--serve', String(port)], { D4_KAFKA_BROKERS: brokers() });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {

@@ -1,10 +1,9 @@
 // Integration tier: the real CLI against the real Apache Kafka broker that `npm test` starts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, root, sharedData, tempDir } from '../helpers.js';
+import { sharedData, tempDir, spawnCli } from '../helpers.js';
 import { brokers, consumeAll, d4, namespace, readJsonl, writeTopology } from './kafka-helpers.js';
 
 interface Decision { id: string; keep: boolean; stage: string; reason: string; duplicate_of: string | null }
@@ -77,7 +76,7 @@ test('Kafka: SIGKILL mid-stream, restart: exactly one committed decision per doc
   await d4(['produce', sharedData('bbc-news-2225.jsonl'), '--topic', t.crawl, '--batch-size', '50']);
 
   // Small batches so that the kill lands between many committed transactions.
-  const worker = spawn(process.execPath, [cli, 'run', t.path, '--verbose', '--max-batch-bytes', '32768', '--window', '64'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const worker = spawnCli(['run', t.path, '--verbose', '--max-batch-bytes', '32768', '--window', '64'], { D4_KAFKA_BROKERS: brokers() });
   let committed = 0;
   await new Promise<void>((resolve, reject) => {
     worker.stderr.on('data', (d: Buffer) => {
@@ -118,7 +117,7 @@ test('Kafka: SIGTERM stops a running worker cleanly: exit 0, summary printed, it
   const input = sharedData('web/fineweb-300.jsonl');
   const t = writeTopology(namespace('sigterm'), EXACT);
   await d4(['produce', input, '--topic', t.crawl]);
-  const worker = spawn(process.execPath, [cli, 'run', t.path, '--verbose'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const worker = spawnCli(['run', t.path, '--verbose'], { D4_KAFKA_BROKERS: brokers() });
   let stdout = '';
   worker.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   let decided = 0;

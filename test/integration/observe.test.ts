@@ -3,10 +3,9 @@
 // headless chromium.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, root, sharedData, tempDir } from '../helpers.js';
+import { root, sharedData, tempDir, spawnCli } from '../helpers.js';
 import { brokers, d4, namespace, writeTopology } from './kafka-helpers.js';
 import { inspectPage, parseExposition, sampleValue, type PromSample } from '../observe-tools.js';
 
@@ -34,7 +33,7 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
   await d4(['run', t.path, '--until-idle', '2500']);
   await d4(['produce', join(dir, 'second.jsonl'), '--topic', t.crawl, '--format', 'json']);
 
-  const worker = spawn(process.execPath, [cli, 'run', t.path, '--metrics-port', '0', '--metrics-hold', '120000', '--until-idle', '8000', '--window', '128', '--json'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const worker = spawnCli(['run', t.path, '--metrics-port', '0', '--metrics-hold', '120000', '--until-idle', '8000', '--window', '128', '--json'], { D4_KAFKA_BROKERS: brokers() });
   let stdout = '';
   let stderr = '';
   worker.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -142,7 +141,7 @@ test('d4 run --metrics-port: /metrics parses (prometheus_client) during and afte
 test('d4 feed --serve --metrics-port: the documents a trainer received are the ones /metrics counts', async (t0) => {
   const topic = `${namespace('feed-metrics')}.curated`;
   await d4(['produce', sharedData('web/fineweb-300.jsonl'), '--topic', topic]);
-  const server = spawn(process.execPath, [cli, 'feed', '--topic', topic, '--serve', '0', '--metrics-port', '0', '--batch-size', '32'], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers() } });
+  const server = spawnCli(['feed', '--topic', topic, '--serve', '0', '--metrics-port', '0', '--batch-size', '32'], { D4_KAFKA_BROKERS: brokers() });
   t0.after(() => { if (server.exitCode === null) server.kill('SIGKILL'); });
   let stderr = '';
   const urls = await new Promise<{ feed: string; metrics: string }>((resolve, reject) => {

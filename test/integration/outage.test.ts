@@ -1,13 +1,15 @@
 // A broker outage during a run is not idleness: the run waits, logs the outage with its duration,
 // and decides every document exactly once. The test starts its own broker (it kills it).
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root, runCli, sharedData, tempDir } from '../helpers.js';
 import { namespace, writeTopology } from './kafka-helpers.js';
-import { sleep, startWorker } from './scale-helpers.js';
+import { killStrays, sleep, startWorker } from './scale-helpers.js';
+
+afterEach(killStrays);
 
 const dir = tempDir('d4-outage-broker-');
 const env = { ...process.env, D4_KAFKA_DIR: dir, D4_KAFKA_PORT: process.env.D4_OUTAGE_KAFKA_PORT ?? '19500' };

@@ -5,10 +5,10 @@
 // a topic the server refuses. The Python environment is cached (test/python-env.ts).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, root, sharedData, tempDir } from '../helpers.js';
+import { root, sharedData, tempDir, spawnTracked } from '../helpers.js';
 import { consumeAll, d4, namespace, startFeedServer, writeTopology } from './kafka-helpers.js';
 import { pythonEnv, type PythonEnv } from '../python-env.js';
 
@@ -41,7 +41,7 @@ function python(args: string[], cwd = root): { code: number | null; stdout: stri
 
 /** Runs feed_check.py train until it has printed `steps` step lines, then SIGKILLs it (or lets it finish when steps is undefined). */
 function trainer(url: string, state: string, onStep?: (step: number, kill: () => void) => void): Promise<{ code: number | null; signal: string | null; lines: Record<string, unknown>[] }> {
-  const child = spawn(py.python, [check, 'train', url, state, '0.02'], { cwd: root, env: { ...process.env, ...py.env } });
+  const child = spawnTracked(py.python, [check, 'train', url, state, '0.02'], { env: { ...process.env, ...py.env } });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   let err = '';

@@ -2,13 +2,15 @@
 // the split deployment (embed on "GPU" workers, selection on a CPU worker that never calls the model).
 // The model is the static one (distilled from MiniLM by scripts/setup-model.mjs, ~100× faster on a
 // CPU): these tests are about the runtime, and four MiniLM processes on CI's 2 cores took 54 min.
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
 import { consumeAll, d4, namespace, writeTopology } from './kafka-helpers.js';
-import { mixedCorpus, startWorker } from './scale-helpers.js';
+import { killStrays, mixedCorpus, startWorker } from './scale-helpers.js';
+
+afterEach(killStrays);
 
 type Decision = { id: string; keep: boolean; stage: string; reason: string; centroid_version: number | null };
 

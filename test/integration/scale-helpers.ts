@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../../src/io/kafka/kafkajs-fix.js';
 import kafkajs from 'kafkajs';
-import { cli, readJsonl, root, sharedData, tempDir } from '../helpers.js';
+import { readJsonl, sharedData, tempDir, spawnCli } from '../helpers.js';
 import { brokers } from './kafka-helpers.js';
 
 type Doc = { id: string; text: string; [k: string]: unknown };
@@ -60,12 +60,15 @@ export function globalOrder(records: readonly CrawlRecord[]): CrawlRecord[] {
 
 export interface Worker { readonly child: ChildProcess; stderr: string; stdout: string; readonly exited: Promise<number | null> }
 
+const started = new Set<Worker>();
+
 export function startWorker(args: readonly string[], env: Record<string, string> = {}): Worker {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: brokers(), ...env } });
+  const child = spawnCli(args, { D4_KAFKA_BROKERS: brokers(), ...env });
   const w: Worker = {
     child, stderr: '', stdout: '',
-    exited: new Promise((resolve) => child.once('close', (code) => resolve(code))),
+    exited: new Promise((resolve) => child.once('close', (code) => { started.delete(w); resolve(code); })),
   };
+  started.add(w);
   // D4_TEST_WORKER_LOGS=<dir>: every worker's stderr also goes to a file there, to watch a slow test live.
   const logs = process.env['D4_TEST_WORKER_LOGS'];
   const file = logs ? join(logs, `worker-${child.pid}.log`) : undefined;
@@ -74,6 +77,25 @@ export function startWorker(args: readonly string[], env: Record<string, string>
   child.stdout!.setEncoding('utf8'); // whole characters, also across chunks
   child.stdout!.on('data', (d: string) => { w.stdout += d.toString(); });
   return w;
+}
+
+/** For afterEach: the workers a failed test left running are killed, so the next test starts alone. */
+export async function killStrays(): Promise<void> {
+  const strays = [...started];
+  for (const w of strays) w.child.kill('SIGKILL');
+  await Promise.all(strays.map((w) => w.exited));
+}
+
+/** Waits until f holds; on time-out the error carries the tail of every running worker's log. */
+export async function waitFor(f: () => boolean | Promise<boolean>, what: string, ms = 240_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) {
+      const logs = [...started].map((w) => `-- worker ${w.child.pid}:\n${w.stderr.slice(-3000)}`).join('\n');
+      throw new Error(`timed out after ${ms / 1000} s waiting for ${what}\n${logs}`);
+    }
+    await sleep(500);
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

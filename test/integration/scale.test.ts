@@ -1,10 +1,12 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, runCli, tempDir } from '../helpers.js';
 import { consumeAll, d4, namespace, writeTopology } from './kafka-helpers.js';
-import { globalOrder, mixedCorpus, readCrawl, sleep, startWorker, type Worker } from './scale-helpers.js';
+import { globalOrder, killStrays, mixedCorpus, readCrawl, sleep, startWorker, waitFor, type Worker } from './scale-helpers.js';
+
+afterEach(killStrays);
 
 type Decision = { id: string; keep: boolean; stage: string; reason: string; duplicate_of: string | null; centroid_version: number | null };
 
@@ -55,14 +57,6 @@ function assertSameAsReference(decisions: readonly Decision[], reference: readon
 }
 
 const run = (t: { path: string }, extra: string[] = []) => ['run', t.path, '--window', '64', '--linger-ms', '300', ...extra];
-
-async function waitFor(f: () => boolean | Promise<boolean>, what: string, ms = 240_000) {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 async function stopAll(workers: readonly Worker[]) {
   for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');

@@ -3,10 +3,10 @@
 // other tests keeps running). The client configs are the ones that script writes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, root, sharedData, tempDir, type CliResult } from '../helpers.js';
+import { root, sharedData, tempDir, type CliResult, spawnCli } from '../helpers.js';
 import { namespace, writeTopology } from './kafka-helpers.js';
 
 const dir = join(root, '.d4', 'kafka-sasl-ssl');
@@ -32,7 +32,7 @@ const secrets = () => JSON.parse(readFileSync(join(dir, 'tls', 'secrets.json'), 
 /** d4 against the SASL_SSL broker; a hang guard (not a timing assertion) kills it after `guardMs`. */
 function d4s(args: string[], env: Record<string, string> = {}, guardMs = 300_000): Promise<CliResult & { killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, D4_KAFKA_BROKERS: bootstrap, D4_KAFKA_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCli(args, { D4_KAFKA_BROKERS: bootstrap, D4_KAFKA_CONFIG: '', ...env });
     let stdout = '';
     let stderr = '';
     let killed = false;
