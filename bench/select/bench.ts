@@ -1,5 +1,6 @@
 // npm run bench:select [-- --sizes 10000,100000] [--1m] [--no-faiss] [--no-semhash] [--ref-timeout 900]
 //                        [--batch 1024] [--verify 100000] [--hnsw-variant] [--kernel simd|js|reference]
+//                        [--no-one-thread]   (threads: D4_SELECT_THREADS, default the cores up to 4)
 //
 // Throughput and memory of the online selection (batched centroid assignment, per-cluster exact
 // SIMD search and insert, quantile-sketch update: the semantic and prototype stages as the
@@ -8,6 +9,8 @@
 // script creates (.d4/venv-bench-select, pip): the batch D4 selection with faiss-cpu at 1 and 2
 // threads, and semhash's self-deduplication (usearch) at the same threshold. --verify N runs the
 // scalar reference path too at sizes up to N and counts the decisions that differ (must be 0).
+// With several selection threads, the online selection also runs on one thread, for the speed-up
+// and to count the decisions that differ (must be 0).
 // Prints figures, never fails on time; the last line is one JSON object of every figure.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ import { createHnswIndex } from '../../src/io/models/hnsw-index.js';
 import { normalizeInPlace, Rng } from '../../src/stages/centroids/vectors.js';
 import { batchSelect } from '../../src/batch/d4.js';
 import { setSelectionKernel, selectionKernel, type SelectionKernel } from '../../src/stages/kernels/dot-simd.js';
+import { selectionThreads, setSelectionThreads } from '../../src/stages/kernels/parallel.js';
 import { origin, type DocItem, type Item } from '../../src/records/item.js';
 import type { SemanticReport } from '../../src/stages/semantic/semantic.js';
 import type { PrototypeReport } from '../../src/stages/prototype/prototype.js';
@@ -34,6 +38,8 @@ const BATCH = Number(value('--batch') ?? 1024);
 const REF_TIMEOUT_S = Number(value('--ref-timeout') ?? 1800);
 const VERIFY_UP_TO = Number(value('--verify') ?? 0);
 const KERNEL = value('--kernel') as SelectionKernel | undefined;
+/** Threads of the online selection (D4_SELECT_THREADS, else the cores up to 4); with more than one, a 1-thread run follows unless --no-one-thread. */
+const THREADS = selectionThreads();
 const FAISS_THREADS = (value('--faiss-threads') ?? '1,2').split(',').map(Number);
 const DIM = 384;
 const EPSILON = 0.08;
@@ -92,9 +98,10 @@ function outcome(item: Item): string {
   return `${d.stage} ${d.reason} ${d.duplicate_of ?? ''} ${d.similarity ?? ''} ${d.cluster ?? ''} ${d.distance ?? ''} ${d.threshold ?? ''}`;
 }
 
-async function online(vectors: Float32Array[], options: { exactBelow?: number; kernel?: SelectionKernel; keepOutcomes?: boolean } = {}) {
+async function online(vectors: Float32Array[], options: { exactBelow?: number; kernel?: SelectionKernel; keepOutcomes?: boolean; threads?: number } = {}) {
   const n = vectors.length;
   setSelectionKernel(options.kernel ?? KERNEL);
+  setSelectionThreads(options.threads);
   const hasher = await createHasher();
   let lastSemantic: SemanticReport | undefined;
   let lastPrototype: PrototypeReport | undefined;
@@ -136,7 +143,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   const index = sem.stores.find((s) => s.name === 'semantic-index')!;
   const estimated = [...sem.stores, ...proto.stores].reduce((a, s) => a + s.bytes(), 0);
   const figures = {
-    n, k: lastSemantic!.k, kernel: selectionKernel(), seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
+    n, k: lastSemantic!.k, kernel: selectionKernel(), threads: selectionThreads(), seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
     semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, first_batch_s: Number(times.semantic[0]!.toFixed(2)), dropped: lastSemantic!.dropped },
     prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)) },
     memory: {
@@ -148,6 +155,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   await sem.close();
   await proto.close();
   setSelectionKernel(undefined);
+  setSelectionThreads(undefined);
   return { figures, outcomes };
 }
 
@@ -201,7 +209,7 @@ function tsBatch(vectors: Float32Array[]) {
 const num = (x: unknown) => (typeof x === 'number' ? x : null);
 
 console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${flag('--1m') ? '' : ' (add --1m for 1,000,000)'}`);
-console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, selection kernel ${KERNEL ?? selectionKernel()}`);
+console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, selection kernel ${KERNEL ?? selectionKernel()}, ${THREADS} selection thread(s)`);
 const wantRefs = !flag('--no-faiss') || !flag('--no-semhash');
 const py = wantRefs ? venvPython() : undefined;
 if (wantRefs && !py) console.log('references unavailable (could not create the virtual environment)');
@@ -212,9 +220,17 @@ for (const n of sizes) {
   const vectors = corpus(n);
   console.log(`\n${n.toLocaleString('en')} documents (generated in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
   const verify = n <= VERIFY_UP_TO;
-  const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify });
-  console.log(`  online  (k ${on.k}, ${on.kernel}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
+  const oneThread = THREADS > 1 && !flag('--no-one-thread');
+  const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify || oneThread });
+  console.log(`  online  (k ${on.k}, ${on.kernel}, ${on.threads} thread${on.threads > 1 ? 's' : ''}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
   console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB`);
+  let single: { docs_per_s: number; changed: number } | null = null;
+  if (oneThread) {
+    // The same run on one thread: the threads' speed-up, and the same decisions (they must not depend on it).
+    const { figures: one, outcomes: oneOutcomes } = await online(vectors, { keepOutcomes: true, threads: 1 });
+    single = { docs_per_s: one.docs_per_s, changed: outcomes.filter((o, i) => o !== oneOutcomes[i]).length };
+    console.log(`  online, 1 thread: ${one.docs_per_s} docs/s overall → ${on.threads} threads ${(on.docs_per_s / one.docs_per_s).toFixed(2)}×; ${single.changed} of ${outcomes.length} decisions (with their evidence) differ`);
+  }
   let verified: Record<string, unknown> | null = null;
   if (verify) {
     const { figures: ref, outcomes: refOutcomes } = await online(vectors, { kernel: 'reference', keepOutcomes: true });
@@ -252,6 +268,11 @@ for (const n of sizes) {
   const best = Math.max(...Object.values(faiss).map((r) => num(r['docs_per_s']) ?? 0));
   const tag = n >= 1_000_000 ? `${n / 1_000_000}m` : `${n / 1000}k`;
   summary[`online_docs_per_s_${tag}`] = on.docs_per_s;
+  if (single) {
+    summary[`online_1t_docs_per_s_${tag}`] = single.docs_per_s;
+    summary[`threads_speedup_${tag}`] = Number((on.docs_per_s / single.docs_per_s).toFixed(3));
+    summary[`decisions_changed_vs_1t_${tag}`] = single.changed;
+  }
   summary[`faiss_docs_per_s_${tag}`] = best > 0 ? best : null;
   for (const [threads, r] of Object.entries(faiss)) summary[`faiss_${threads}t_docs_per_s_${tag}`] = num(r['docs_per_s']);
   summary[`semhash_docs_per_s_${tag}`] = semhash ? num(semhash['docs_per_s']) : null;
@@ -264,7 +285,7 @@ for (const n of sizes) {
   summary[`bytes_per_doc_${tag}`] = on.memory.estimated_bytes_per_doc;
   summary[`rss_bytes_per_doc_${tag}`] = on.memory.rss_bytes_per_doc;
   if (verified) summary[`decisions_changed_vs_scalar_${tag}`] = verified['changed'] as number;
-  results.push({ n, online: on, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
+  results.push({ n, online: on, online_1t: single, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
 }
 console.log(`\n${Object.entries(summary).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
-console.log(JSON.stringify({ bench: 'select', dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, ...summary, results }));
+console.log(JSON.stringify({ bench: 'select', select_threads: THREADS, dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, ...summary, results }));

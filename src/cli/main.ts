@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { stageDefinitions, ConfigError } from '../topology/registry.js';
 import { collect, portArg, positiveInt, shareArg, stageList } from './options.js';
 import { ratioArg } from './select-options.js';
+import { selectionThreads } from '../stages/kernels/parallel.js';
 import { KAFKA_CONFIG_ENV, KafkaConfigError, KafkaSecurityError, useClientConfig, activeClientConfig } from '../io/kafka/security.js';
 
 const STAGES = [...stageDefinitions.keys()];
@@ -20,12 +21,20 @@ program
   .description('Online curation of LLM pre-training data with the D4 method: exact and MinHash de-duplication, embeddings, SemDeDup and SSL-prototype pruning, over files or Kafka topics.')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', `
+Environment:
+  D4_SELECT_THREADS=n   threads for the selection stages' matrix products (k-means, centroid
+                        assignment, the semantic index's exact search): default the machine's
+                        cores, at most 4; 1 keeps them on the calling thread. Decisions are the
+                        same for any n.`)
   // Commander's own errors (unknown option, bad choice, failed parser) are bad options: exit 2,
   // as --help says. Inherited by every command defined below.
   .exitOverride()
   // The client config is read before the command starts, so that a bad file is a bad option
   // (exit 2) and every Kafka and registry client the command makes uses it.
   .hook('preAction', (_program, action) => {
+    // A bad thread count is a bad option, found before any work.
+    try { selectionThreads(); } catch (e) { throw new ConfigError((e as Error).message); }
     if (!action.options.some((o) => o.attributeName() === 'kafkaConfig')) return;
     const file = action.opts()['kafkaConfig'] as string | undefined;
     if (file !== undefined) useClientConfig(file);

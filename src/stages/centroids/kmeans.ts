@@ -35,7 +35,7 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
     const off = chosen * dim;
     chosen++;
     // Every point's float32 product with the new seed; the scalar `dot` only where it may lower the gap.
-    const approx = chosen === 1 || !seedDots ? undefined : seedDots(points[i]!);
+    const approx = chosen === 1 || !seedDots ? undefined : seedDots.products(points[i]!);
     for (let p = 0; p < n; p++) {
       if (approx && Math.max(0, 1 - approx.value[p]! - approx.delta[p]!) >= gap[p]!) continue;
       const d = Math.max(0, 1 - dot(points[p]!, rows, off));
@@ -57,6 +57,7 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
     }
     take(pick);
   }
+  seedDots?.release();
   return chosen === want ? rows : rows.slice(0, chosen * dim);
 }
 
@@ -122,6 +123,7 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
     }
     if (!assign()) break;
   }
+  matrix.release();
   return { k: kk, dim, centroids, counts, assignment, iterations };
 }
 
@@ -130,7 +132,7 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
  * error bound (kernels/dot-simd.ts): k-means++ only needs the scalar `dot` where a new seed may
  * come nearer than the nearest seed so far, which after the first few seeds is rare.
  */
-function seedDotProducts(points: readonly Float32Array[], dim: number): (seed: Float32Array) => { value: Float32Array; delta: Float64Array } {
+function seedDotProducts(points: readonly Float32Array[], dim: number): { products: (seed: Float32Array) => { value: Float32Array; delta: Float64Array }; release: () => void } {
   const n = points.length;
   const stride = strideOf(dim);
   const nPad = (n + 3) & ~3;
@@ -139,7 +141,7 @@ function seedDotProducts(points: readonly Float32Array[], dim: number): (seed: F
   const value = new Float32Array(n);
   const delta = new Float64Array(n);
   const norms = Float64Array.from(points, norm);
-  return (seed) => {
+  const products = (seed: Float32Array) => {
     if (!kernel) {
       kernel = new DotKernel();
       const rows = kernel.alloc(nPad * stride * 4);
@@ -162,4 +164,5 @@ function seedDotProducts(points: readonly Float32Array[], dim: number): (seed: F
     }
     return { value, delta };
   };
+  return { products, release: () => kernel?.release() };
 }

@@ -142,6 +142,11 @@ export class RowMatrix {
     return out;
   }
 
+  /** Lets the kernel's memory go now (see DotKernel.release); the matrix is not used after. */
+  release(): void {
+    this.kernel.release();
+  }
+
   /** Bytes of kernel memory held (the rows' copy and the scratch space). */
   bytes(): number {
     return this.kernel.bytes;

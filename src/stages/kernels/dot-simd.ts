@@ -31,7 +31,8 @@
  *
  * (func (export "sumsq") (param $v $dimb i32) (result f32)   ;; Σ v_i² in float32, four lanes
  */
-import { assembleModule, F32, I32, instantiate, op, simdModule, V128, type WasmMemory } from './wasm-asm.js';
+import { assembleModule, F32, I32, instantiate, op, sharedMemory, simdModule, V128, type WasmFunction, type WasmMemory } from './wasm-asm.js';
+import { gemmPool, type GemmPool } from './parallel.js';
 
 const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
@@ -148,11 +149,17 @@ function sumsqBody(): number[] {
   ];
 }
 
-const assemble = () => assembleModule([
+const functions = (): WasmFunction[] => [
   { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() },
   { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
   { name: 'sumsq', params: 2, result: F32, locals: [[2, I32], [2, V128]], body: sumsqBody() },
-]);
+];
+const assemble = () => assembleModule(functions());
+
+/** The same kernel on an imported shared memory, for the threads of the pool (parallel.ts). */
+export function sharedDotModule(): object | null {
+  return simdModule('dot-shared', () => assembleModule(functions(), { sharedMemory: true }));
+}
 
 /** Which arithmetic the batched selection paths use (see `setSelectionKernel`). */
 export type SelectionKernel = 'simd' | 'js' | 'reference';
@@ -213,11 +220,18 @@ export class DotKernel {
   private i32View: Int32Array;
   private viewOf: ArrayBuffer;
 
+  /** With several selection threads: the pool its products are shared with, and its memory's id there. */
+  private readonly pool: GemmPool | undefined;
+  private readonly poolId: number = 0;
+
   constructor(mode: SelectionKernel = selectionKernel()) {
-    const module = mode === 'simd' ? simdModule('dot', assemble) : null;
+    const pool = mode === 'simd' ? gemmPool() : undefined;
+    const module = mode === 'simd' ? (pool ? sharedDotModule() : simdModule('dot', assemble)) : null;
     if (module) {
-      const e = instantiate(module) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
+      const e = instantiate(module, pool ? sharedMemory() : undefined) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
       this.memory = e.memory;
+      this.pool = pool;
+      if (pool) this.poolId = pool.register(e.memory, this);
       this.wasmGemm = e.gemm;
       this.wasmScan = e.scan;
       this.wasmSumsq = e.sumsq;
@@ -236,11 +250,20 @@ export class DotKernel {
       this.wasmGemm = undefined;
       this.wasmScan = undefined;
       this.wasmSumsq = undefined;
+      this.pool = undefined;
     }
     this.simd = this.wasmGemm !== undefined;
     this.viewOf = this.memory.buffer;
     this.f32View = new Float32Array(this.viewOf);
     this.i32View = new Int32Array(this.viewOf);
+  }
+
+  /**
+   * For a kernel used a short while (a k-means fit): the pool's threads let go of its memory now
+   * rather than when this object is collected. The kernel is not used after.
+   */
+  release(): void {
+    this.pool?.release(this.poolId, this);
   }
 
   /** Bytes of memory in use. */
@@ -288,7 +311,8 @@ export class DotKernel {
    */
   gemm(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
     if (this.wasmGemm) {
-      this.wasmGemm(qp, nq, r, nr, strideBytes, out, ldo);
+      if (this.pool) this.pool.gemm(this.poolId, this.wasmGemm, qp, nq, r, nr, strideBytes, out, ldo);
+      else this.wasmGemm(qp, nq, r, nr, strideBytes, out, ldo);
       return;
     }
     const f = this.f32;

@@ -72,8 +72,12 @@ export interface WasmFunction {
   readonly body: readonly number[];
 }
 
-/** One module: the functions, exported by name, and one exported memory `memory`. */
-export function assembleModule(functions: readonly WasmFunction[]): Uint8Array {
+/**
+ * One module: the functions, exported by name, and one exported memory `memory`. With
+ * `sharedMemory` the memory is not the module's own but imported (`env.memory`, shared, up to
+ * 4 GiB), so that instances on several threads can work on one memory.
+ */
+export function assembleModule(functions: readonly WasmFunction[], options: { sharedMemory?: boolean } = {}): Uint8Array {
   const types = functions.map((f) => [0x60, ...uleb(f.params), ...(f.paramTypes ?? new Array<number>(f.params).fill(I32)), ...(f.result ? [0x01, f.result] : [0x00])]);
   const codes = functions.map((f) => {
     const code = [...uleb(f.locals.length), ...f.locals.flatMap(([n, t]) => [...uleb(n), t]), ...f.body, ...op.end];
@@ -82,8 +86,10 @@ export function assembleModule(functions: readonly WasmFunction[]): Uint8Array {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [...uleb(types.length), ...types.flat()]),
+    // Imported shared memory: limits flag 3 (shared, with a maximum), 1 page, 65,536 pages at most.
+    ...(options.sharedMemory ? section(2, [0x01, ...str('env'), ...str('memory'), 0x02, 0x03, 0x01, ...uleb(65536)]) : []),
     ...section(3, [...uleb(functions.length), ...functions.flatMap((_, i) => uleb(i))]),
-    ...section(5, [0x01, 0x00, 0x01]), // one memory, at least 1 page
+    ...(options.sharedMemory ? [] : section(5, [0x01, 0x00, 0x01])), // one memory, at least 1 page
     ...section(7, [...uleb(functions.length + 1), ...functions.flatMap((f, i) => [...str(f.name), 0x00, i]), ...str('memory'), 0x02, 0x00]),
     ...section(10, [...uleb(codes.length), ...codes.flat()]),
   ]);
@@ -96,7 +102,13 @@ declare const WebAssembly: {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 } | undefined;
+
+/** A shared memory for a module assembled with `sharedMemory` (its buffer is a SharedArrayBuffer). */
+export function sharedMemory(): WasmMemory {
+  return new WebAssembly!.Memory({ initial: 1, maximum: 65536, shared: true });
+}
 
 /**
  * Compiles `bytes` once per key; null where WebAssembly SIMD is not supported or D4_NO_SIMD is set
@@ -117,7 +129,7 @@ export function simdModule(key: string, assemble: () => Uint8Array): object | nu
   return compiled.get(key)!;
 }
 
-/** A fresh instance of a compiled module, with its own memory. */
-export function instantiate(module: object): { readonly memory: WasmMemory } & Record<string, unknown> {
-  return new WebAssembly!.Instance(module, {}).exports as { readonly memory: WasmMemory } & Record<string, unknown>;
+/** A fresh instance of a compiled module, with its own memory, or on `memory` for a module assembled with `sharedMemory`. */
+export function instantiate(module: object, memory?: WasmMemory): { readonly memory: WasmMemory } & Record<string, unknown> {
+  return new WebAssembly!.Instance(module, memory ? { env: { memory } } : {}).exports as { readonly memory: WasmMemory } & Record<string, unknown>;
 }

@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DotKernel } from './dot-simd.js';
+import { claim, CTRL, gemmPool, type GemmPool, selectionThreads, setSelectionThreads } from './parallel.js';
+import { Rng } from '../centroids/vectors.js';
+
+/** A kernel holding `nq` queries and `nr` rows of `dim` (random), with room for the products. */
+function setup(kernel: DotKernel, nq: number, nr: number, dim: number, seed: number) {
+  const rng = new Rng(seed);
+  const sb = ((dim + 3) & ~3) * 4;
+  const rows = kernel.alloc(nr * sb);
+  const queries = kernel.alloc(nq * sb);
+  const pointers = kernel.alloc(nq * 4);
+  const out = kernel.alloc(nq * nr * 4);
+  const f = kernel.f32;
+  for (let i = 0; i < nr; i++) for (let d = 0; d < dim; d++) f[(rows + i * sb) / 4 + d] = rng.next() - 0.5;
+  for (let i = 0; i < nq; i++) {
+    for (let d = 0; d < dim; d++) f[(queries + i * sb) / 4 + d] = rng.next() - 0.5;
+    kernel.i32[pointers / 4 + i] = queries + i * sb;
+  }
+  return { rows, pointers, out, sb };
+}
+
+test('the pool\'s products equal the calling thread\'s, bit for bit: chunks of queries and of rows, odd sizes, two kernels in turn, a thousand jobs; the workers take part', () => {
+  setSelectionThreads(1);
+  const single = new DotKernel('simd');
+  setSelectionThreads(3);
+  const shared = [new DotKernel('simd'), new DotKernel('simd')];
+  assert.ok(single.simd, 'Node 20 has WebAssembly SIMD');
+  const pool = gemmPool()!;
+  assert.equal(pool.threads, 3);
+  const before = pool.workerChunks;
+  // [queries, rows, dim]: many queries (split by query), one or three queries (split by rows), a dimension not a multiple of 4.
+  for (const [nq, nr, dim] of [[301, 64, 384], [1, 4096, 384], [3, 12000, 30], [64, 316, 384]] as const) {
+    const want = setup(single, nq, nr, dim, nq + nr);
+    single.gemm(want.pointers, nq, want.rows, nr, want.sb, want.out, nr);
+    const expected = single.f32.slice(want.out / 4, want.out / 4 + nq * nr);
+    for (const k of shared) {
+      const got = setup(k, nq, nr, dim, nq + nr);
+      for (let rep = 0; rep < 3; rep++) {
+        k.f32.fill(NaN, got.out / 4, got.out / 4 + nq * nr);
+        k.gemm(got.pointers, nq, got.rows, nr, got.sb, got.out, nr);
+        assert.deepEqual(k.f32.slice(got.out / 4, got.out / 4 + nq * nr), expected, `${nq} × ${nr} × ${dim}`);
+      }
+    }
+  }
+  // Many jobs in a row, alternating kernels (memories), each checked: no chunk lost or taken twice.
+  const a = setup(shared[0]!, 96, 128, 96, 1);
+  const b = setup(shared[1]!, 8, 4096, 32, 2);
+  shared[0]!.gemm(a.pointers, 96, a.rows, 128, a.sb, a.out, 128);
+  shared[1]!.gemm(b.pointers, 8, b.rows, 4096, b.sb, b.out, 4096);
+  const ea = shared[0]!.f32.slice(a.out / 4, a.out / 4 + 96 * 128);
+  const eb = shared[1]!.f32.slice(b.out / 4, b.out / 4 + 8 * 4096);
+  for (let i = 0; i < 1000; i++) {
+    const [k, s, nq, nr, e] = i % 2 ? [shared[1]!, b, 8, 4096, eb] as const : [shared[0]!, a, 96, 128, ea] as const;
+    k.f32.fill(0, s.out / 4, s.out / 4 + nq * nr);
+    k.gemm(s.pointers, nq, s.rows, nr, s.sb, s.out, nr);
+    assert.deepEqual(k.f32.slice(s.out / 4, s.out / 4 + nq * nr), e, `job ${i}`);
+  }
+  assert.ok(pool.workerChunks > before, `the worker threads computed ${pool.workerChunks - before} chunks`);
+  setSelectionThreads(undefined);
+});
+
+test('claim: chunks of the open job once each, then none; a claim on another job\'s counter is refused', () => {
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
+  Atomics.store(ctrl, CTRL.gen, 5);
+  Atomics.store(ctrl, CTRL.total, 3);
+  Atomics.store(ctrl, CTRL.next, 5 << 16);
+  assert.deepEqual([claim(ctrl), claim(ctrl), claim(ctrl), claim(ctrl), claim(ctrl)], [0, 1, 2, -1, -1]);
+  // A thread that read the counter of job 5 after job 6 was announced (its parameters being written).
+  Atomics.store(ctrl, CTRL.next, 5 << 16);
+  Atomics.store(ctrl, CTRL.gen, 6);
+  assert.equal(claim(ctrl), -1);
+});
+
+test('selection threads: a whole number ≥ 1 from the setter or D4_SELECT_THREADS, else the cores up to 4; anything else is refused with the value', () => {
+  const env = process.env['D4_SELECT_THREADS'];
+  try {
+    delete process.env['D4_SELECT_THREADS'];
+    assert.ok(selectionThreads() >= 1 && selectionThreads() <= 4);
+    process.env['D4_SELECT_THREADS'] = '3';
+    assert.equal(selectionThreads(), 3);
+    setSelectionThreads(2);
+    assert.equal(selectionThreads(), 2, 'the setter wins');
+    setSelectionThreads(undefined);
+    for (const bad of ['0', '1.5', 'two', '-1']) {
+      process.env['D4_SELECT_THREADS'] = bad;
+      assert.throws(() => selectionThreads(), new RegExp(`D4_SELECT_THREADS must be a whole number ≥ 1, not "${bad.replace('.', '\\.')}"`));
+    }
+    assert.throws(() => setSelectionThreads(0), /whole number ≥ 1, not 0/);
+  } finally {
+    if (env === undefined) delete process.env['D4_SELECT_THREADS']; else process.env['D4_SELECT_THREADS'] = env;
+    setSelectionThreads(undefined);
+  }
+});
+
+test('a pool of one thread is never made: one thread computes on its own memory', () => {
+  setSelectionThreads(1);
+  try {
+    const k = new DotKernel('simd');
+    assert.ok(!(k as unknown as { pool?: GemmPool }).pool);
+  } finally {
+    setSelectionThreads(undefined);
+  }
+});

@@ -1,0 +1,147 @@
+/**
+ * The matrix products of the selection stages on several threads: one pool of worker threads per
+ * process, each holding an instance of the dot-product kernel on every kernel memory of this
+ * thread (shared WebAssembly memories), so that a product is cut into chunks of queries (or of
+ * rows, for few queries) that any thread may take.
+ *
+ * Scheduling is a shared counter: the calling thread opens a job, takes chunks itself like every
+ * worker, and waits only for chunks a worker has already taken. A worker that is slow to wake, or
+ * never does, costs speed, never the result. Every output value is computed by the same kernel
+ * code whichever thread takes its chunk, so decisions do not depend on the number of threads
+ * (and the kernel is only a filter, verified by the scalar path: dot-simd.ts).
+ *
+ * Threads: `setSelectionThreads`, else D4_SELECT_THREADS, else the machine's cores up to 4. One
+ * thread: no pool, no shared memory, the kernel runs on the calling thread as before.
+ */
+import { availableParallelism } from 'node:os';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { WasmMemory } from './wasm-asm.js';
+
+export type GemmFn = (qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number) => void;
+
+/** Slots of the control block (Int32Array over a SharedArrayBuffer); `sleep` is never written (a timed wait on it is a sleep); `byWorkers` counts the chunks workers computed. */
+export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, size: 16 } as const;
+
+/**
+ * Takes the next chunk of the job in `ctrl`: its number, or -1 when there is none. `next` holds
+ * the job's generation (high 15 bits) and the next chunk (low 16): a claim made on another job's
+ * counter (a thread that was slow between two jobs) is recognised by its generation and ignored,
+ * so a chunk is never taken twice nor a chunk of a finished job computed with the next job's
+ * parameters (which are written before the counter is opened).
+ */
+export function claim(ctrl: Int32Array): number {
+  const v = Atomics.add(ctrl, CTRL.next, 1);
+  if (v >>> 16 !== Atomics.load(ctrl, CTRL.gen)) return -1;
+  const c = v & 0xffff;
+  return c < Atomics.load(ctrl, CTRL.total) ? c : -1;
+}
+
+/** Multiply-adds below which a product stays on the calling thread (waking a worker costs ~10–50 µs). */
+const PARALLEL_MIN_MACS = 1 << 20;
+/** A job waits this long for the chunks workers took before it reports a stuck worker. */
+const STUCK_MS = 120_000;
+
+/** Chunk `c` of the job in `ctrl`, computed with `gemm` (the same on every thread). */
+export function runChunk(ctrl: Int32Array, gemm: GemmFn, c: number): void {
+  const per = ctrl[CTRL.per]!;
+  const [qp, nq, r, nr, sb, out, ldo] = [ctrl[CTRL.qp]!, ctrl[CTRL.nq]!, ctrl[CTRL.r]!, ctrl[CTRL.nr]!, ctrl[CTRL.sb]!, ctrl[CTRL.out]!, ctrl[CTRL.ldo]!];
+  const from = c * per;
+  if (ctrl[CTRL.byQuery]) gemm(qp + 4 * from, Math.min(per, nq - from), r, nr, sb, out + 4 * from * ldo, ldo);
+  else gemm(qp, nq, r + from * sb, Math.min(per, nr - from), sb, out + 4 * from, ldo);
+}
+
+let configured: number | undefined;
+
+/** Threads for the selection kernels created from now on (undefined: D4_SELECT_THREADS, else up to 4 cores). */
+export function setSelectionThreads(threads: number | undefined): void {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`selection threads must be a whole number ≥ 1, not ${threads}`);
+  configured = threads;
+}
+
+export function selectionThreads(): number {
+  if (configured !== undefined) return configured;
+  const env = process.env['D4_SELECT_THREADS'];
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!(Number.isInteger(n) && n >= 1)) throw new Error(`D4_SELECT_THREADS must be a whole number ≥ 1, not "${env}"`);
+    return n;
+  }
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+export class GemmPool {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
+  private readonly ports: MessagePort[] = [];
+  private nextId = 1;
+  private readonly dropped = new FinalizationRegistry<number>((id) => { for (const p of this.ports) p.postMessage({ drop: id }); });
+
+  /** `threads` in all: the caller's and `threads − 1` workers. */
+  constructor(readonly threads: number) {
+    for (let i = 1; i < threads; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const w = new Worker(new URL('./gemm-worker.js', import.meta.url), { workerData: { ctrl: this.ctrl.buffer, port: port2 }, transferList: [port2] });
+      w.unref();
+      port1.unref();
+      this.ports.push(port1);
+    }
+  }
+
+  /** Chunks the worker threads computed so far (the rest were the calling thread's). */
+  get workerChunks(): number {
+    return Atomics.load(this.ctrl, CTRL.byWorkers);
+  }
+
+  /** Makes a kernel memory known to every worker; the id names it in jobs (dropped when `owner` is collected). */
+  register(memory: WasmMemory, owner: object): number {
+    const id = this.nextId++;
+    for (const p of this.ports) p.postMessage({ id, memory });
+    this.dropped.register(owner, id, owner);
+    return id;
+  }
+
+  /** The workers drop memory `id` (registered for `owner`) now. */
+  release(id: number, owner: object): void {
+    if (!this.dropped.unregister(owner)) return;
+    for (const p of this.ports) p.postMessage({ drop: id });
+  }
+
+  /** `local` (this thread's kernel on the memory `id`) computes what it takes; returns when every chunk is done. */
+  gemm(id: number, local: GemmFn, qp: number, nq: number, r: number, nr: number, sb: number, out: number, ldo: number): void {
+    const macs = nq * nr * (sb >> 2);
+    const t = this.threads;
+    const byQuery = nq >= 4 * t;
+    // Four chunks a thread, so that one slow to wake does not hold the others; rows in fours (the kernel's step).
+    const per = byQuery ? Math.ceil(nq / (4 * t)) : Math.ceil(nr / (16 * t)) * 4;
+    const total = Math.ceil((byQuery ? nq : nr) / per);
+    if (macs < PARALLEL_MIN_MACS || total < 2) { local(qp, nq, r, nr, sb, out, ldo); return; }
+    const c = this.ctrl;
+    // The parameters first, then the counter with the new generation, then the wake-up.
+    const gen = (Atomics.load(c, CTRL.gen) + 1) & 0x7fff;
+    Atomics.store(c, CTRL.gen, gen);
+    c[CTRL.per] = per; c[CTRL.byQuery] = byQuery ? 1 : 0; c[CTRL.id] = id;
+    c[CTRL.qp] = qp; c[CTRL.nq] = nq; c[CTRL.r] = r; c[CTRL.nr] = nr; c[CTRL.sb] = sb; c[CTRL.out] = out; c[CTRL.ldo] = ldo;
+    Atomics.store(c, CTRL.done, 0);
+    Atomics.store(c, CTRL.total, total);
+    Atomics.store(c, CTRL.next, gen << 16);
+    Atomics.notify(c, CTRL.gen);
+    for (let k; (k = claim(c)) >= 0;) {
+      runChunk(c, local, k);
+      Atomics.add(c, CTRL.done, 1);
+    }
+    const t0 = Date.now();
+    for (let d; (d = Atomics.load(c, CTRL.done)) < total;) {
+      Atomics.wait(c, CTRL.done, d, 1000);
+      if (Date.now() - t0 > STUCK_MS) throw new Error(`a selection kernel thread took a chunk and did not finish it in ${STUCK_MS / 1000} s`);
+    }
+  }
+}
+
+let pool: GemmPool | undefined;
+
+/** The process's pool for `selectionThreads()` threads; undefined for one thread. */
+export function gemmPool(): GemmPool | undefined {
+  const threads = selectionThreads();
+  if (threads <= 1) return undefined;
+  if (!pool || pool.threads !== threads) pool = new GemmPool(threads);
+  return pool;
+}
