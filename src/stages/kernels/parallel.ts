@@ -115,7 +115,8 @@ export class GemmPool {
     const total = Math.ceil((byQuery ? nq : nr) / per);
     if (macs < PARALLEL_MIN_MACS || total < 2) { local(qp, nq, r, nr, sb, out, ldo); return; }
     const c = this.ctrl;
-    // The parameters first, then the counter with the new generation, then the wake-up.
+    // The new generation first (from now on a claim on the old counter is refused), then the
+    // parameters, then the counter of the new generation, then the wake-up.
     const gen = (Atomics.load(c, CTRL.gen) + 1) & 0x7fff;
     Atomics.store(c, CTRL.gen, gen);
     c[CTRL.per] = per; c[CTRL.byQuery] = byQuery ? 1 : 0; c[CTRL.id] = id;
