@@ -30,7 +30,7 @@ function run(cmd: string, args: string[], what: string, cwd = root): string {
 /**
  * The cached environment (created if missing or made with other pins) with clients/python
  * installed into a new target folder. System site-packages are visible, so that PyPI's torch is
- * used where the machine has it (the FeedDataset test), without the test installing it.
+ * used where the machine has it (the FeedDataset test; without it, that test uses Debian's).
  */
 export function pythonEnv(): PythonEnv {
   const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'd4stream');

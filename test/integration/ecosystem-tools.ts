@@ -23,13 +23,21 @@ export function ecosystemPython(): string {
   return python;
 }
 
-/** kcat on PATH, installed from Debian's archive when missing (root or password-less sudo). */
-export function kcat(): string {
-  const found = () => spawnSync('kcat', ['-V'], { stdio: 'ignore' }).status === 0;
-  if (found()) return 'kcat';
+/**
+ * Makes `found()` true by installing Debian's `pkg` when it is not (root or password-less sudo);
+ * undefined when it is found, else why the install failed.
+ */
+export function debianPackage(pkg: string, found: () => boolean): string | undefined {
+  if (found()) return undefined;
   const asRoot = process.getuid?.() === 0;
-  const r = spawnSync(asRoot ? 'apt-get' : 'sudo', [...(asRoot ? [] : ['-n', 'apt-get']), 'install', '-y', '-q', 'kcat'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (!found()) throw new Error(`kcat is not installed and apt-get install kcat failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}\nInstall it (Debian/Ubuntu: apt-get install kcat).`);
+  const r = spawnSync(asRoot ? 'apt-get' : 'sudo', [...(asRoot ? [] : ['-n', 'apt-get']), 'install', '-y', '-q', '--no-install-recommends', pkg], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return found() ? undefined : `apt-get install ${pkg} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stdout ?? '').slice(-2000)}${(r.stderr ?? '').slice(-2000)}`;
+}
+
+/** kcat on PATH, installed from Debian's archive when missing. */
+export function kcat(): string {
+  const failed = debianPackage('kcat', () => spawnSync('kcat', ['-V'], { stdio: 'ignore' }).status === 0);
+  if (failed) throw new Error(`kcat is not installed and ${failed}\nInstall it (Debian/Ubuntu: apt-get install kcat).`);
   return 'kcat';
 }
 
