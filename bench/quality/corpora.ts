@@ -119,6 +119,7 @@ export function corpora(): Corpus[] {
   const ccwet = jsonl('web/cc-wet-697.jsonl');
   const clough = jsonl('plagiarism-clough-100.jsonl');
   const all = [...bbc, ...c4, ...fineweb, ...ccwet, ...clough];
+  const lines = passages([bbc, c4, fineweb, ccwet]);
   return [
     { name: 'web+mrpc', about: 'C4 1k + FineWeb 300 + 300 MRPC pairs (test/select-quality)', docs: webWithMrpc().docs },
     { name: 'web', about: 'C4 + FineWeb + CC WET, in file order', docs: [...c4, ...fineweb, ...ccwet] },
@@ -127,7 +128,7 @@ export function corpora(): Corpus[] {
     { name: 'c4+copies', about: 'C4 1k + 400 partial and 100 exact copies injected later', docs: c4WithCopies() },
     { name: 'all-blocks', about: 'all shared corpora, one after the other (clough, web, BBC)', docs: [...clough, ...c4, ...fineweb, ...ccwet, ...bbc] },
     { name: 'all-shuffled', about: 'all shared corpora, seeded shuffle', docs: shuffled(all, 5) },
-    { name: 'passages', about: 'every line ≥ 100 characters of BBC, C4, FineWeb, CC WET, in file order', docs: passages([bbc, c4, fineweb, ccwet]) },
-    { name: 'passages-shuffled', about: 'the same passages, seeded shuffle', docs: shuffled(passages([bbc, c4, fineweb, ccwet]), 13) },
+    { name: 'passages', about: 'every line ≥ 100 characters of BBC, C4, FineWeb, CC WET, in file order', docs: lines },
+    { name: 'passages-shuffled', about: 'the same passages, seeded shuffle', docs: shuffled(lines, 13) },
   ];
 }
