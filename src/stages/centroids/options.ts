@@ -15,8 +15,8 @@ export const centroidOptionsShape = {
   refitGrowth: z.number().min(0).default(0.25).describe('refit on the sample when the documents seen grew by this fraction since the last fit (0: fit once, on the first batch)'),
   pointsPerCluster: z.number().min(1).default(4).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters'),
   iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
-  // Measured (docs/selection-speed.md, 2026-12-03): bench:select online at 100k 1.8x faster than
-  // every refit seeding afresh; bench:quality the same on the document corpora, better on the long
+  // Measured (docs/selection-speed.md, 2026-12-03): bench:select at 100k, online / faiss 0.245 with
+  // every refit seeding afresh, 0.34-0.40 with warm refits; bench:quality the same on the document corpora, better on the long
   // passage streams (24,181 passages: online~batch 0.333 -> 0.336 in order, 0.445 -> 0.465 shuffled),
   // all-blocks 0.96 -> 0.93.
   warmRefit: z.number().int().min(0).default(DEFAULT_WARM_REFIT).describe('Lloyd iterations of a refit started from the current centroids when k is unchanged (no k-means++); 0: every fit seeds afresh'),
