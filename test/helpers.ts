@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptionsWithoutStdio } from 'node:child_process';
-import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,14 @@ export function sharedData(rel: string): string {
   return p;
 }
 
+/**
+ * A fresh folder under the system's temporary directory, removed when the test file's process
+ * exits (kept with D4_KEEP_TEST_DIRS=1, to look at what a failed test left).
+ */
 export function tempDir(prefix = 'd4-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export function readJsonl<T = Record<string, any>>(path: string): T[] {
@@ -30,6 +36,12 @@ export function readJsonl<T = Record<string, any>>(path: string): T[] {
  */
 const children = new Set<ChildProcessWithoutNullStreams>();
 process.once('exit', () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+// After the children are killed: the folders a test made (tempDir), unless D4_KEEP_TEST_DIRS=1.
+const made: string[] = [];
+process.once('exit', () => {
+  if (process.env['D4_KEEP_TEST_DIRS'] === '1') return;
+  for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
 
 export function spawnTracked(cmd: string, args: readonly string[], options: SpawnOptionsWithoutStdio = {}): ChildProcessWithoutNullStreams {
   const child = spawn(cmd, args, { cwd: root, ...options });

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { curateFile } from './curate-file.js';
@@ -9,6 +8,7 @@ import { buildStages, type StageSpec } from '../../topology/topology.js';
 import { composePipeline } from '../../topology/pipeline.js';
 import type { WindowCommitted } from '../../topology/events.js';
 import { createHasher } from '../../stages/text/hash.js';
+import { tempDir } from '../../../test/helpers.js';
 
 const hasher = await createHasher();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -34,7 +34,7 @@ function input(): { path: string; lines: number; bad: [number, string][] } {
     if (i % 25 === 11) { lines.push('{"id": "broken", "text": "unterminated'); bad.push([lines.length, 'malformed-json']); }
     if (i % 25 === 17) { lines.push(JSON.stringify({ id: `${d.id}-empty`, text: '  ' })); bad.push([lines.length, 'empty-text']); }
   });
-  const path = join(mkdtempSync(join(tmpdir(), 'd4-file-driver-')), 'in.jsonl');
+  const path = join(tempDir('d4-file-driver-'), 'in.jsonl');
   writeFileSync(path, lines.join('\n') + '\n');
   return { path, lines: lines.length, bad };
 }
@@ -42,7 +42,7 @@ function input(): { path: string; lines: number; bad: [number, string][] } {
 const stages: StageSpec[] = [{ id: 'exact', type: 'exact', options: {} }, { id: 'near', type: 'near', options: {} }];
 
 async function curate(path: string, o: { window: number; batchSize: number; stateDir?: string }) {
-  const out = mkdtempSync(join(tmpdir(), 'd4-file-driver-out-'));
+  const out = tempDir('d4-file-driver-out-');
   const pipeline = composePipeline(await buildStages(stages, { hasher }), hasher);
   const windows: WindowCommitted[] = [];
   const events: string[] = [];
@@ -106,7 +106,7 @@ test('file driver: windows are aligned on line offsets, whatever the read batche
 
 test('file driver: --state-dir snapshots the stores at the end and restores them in the next run', async () => {
   const { path } = input();
-  const state = mkdtempSync(join(tmpdir(), 'd4-file-driver-state-'));
+  const state = tempDir('d4-file-driver-state-');
   const a = await curate(path, { window: 64, batchSize: 64, stateDir: state });
   const snapshots = readdirSync(state).sort();
   assert.equal(snapshots.length, 2, `one snapshot per stage store (the source clock is not kept): ${snapshots.join(', ')}`);

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authorized, describeAccess, httpAccess, HttpAccessError } from './access.js';
 import { serveFeed } from './feed-server.js';
 import type { FeedBatch } from '../../feed/index.js';
+import { tempDir } from '../../../test/helpers.js';
 
 const req = (authorization?: string) => ({ headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
 
@@ -14,7 +14,7 @@ test('httpAccess: loopback by default, another address only when given, token fr
   assert.deepEqual(httpAccess({}, {}), { host: '127.0.0.1' });
   assert.deepEqual(httpAccess({ bind: '0.0.0.0' }, {}), { host: '0.0.0.0' });
   assert.deepEqual(httpAccess({}, { D4_HTTP_TOKEN: ' t0k ' }), { host: '127.0.0.1', token: 't0k' });
-  const file = join(mkdtempSync(join(tmpdir(), 'd4-access-')), 'token');
+  const file = join(tempDir('d4-access-'), 'token');
   writeFileSync(file, 'from-file\n');
   assert.equal(httpAccess({ tokenFile: file }, { D4_HTTP_TOKEN: 'env' }).token, 'from-file');
   assert.throws(() => httpAccess({ bind: 'example.org' }, {}), HttpAccessError);

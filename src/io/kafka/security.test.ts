@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildClientConfig, describeClientConfig, explainConnectError, kafkajsSecurity, KafkaConfigError, KafkaSecurityError, loadClientConfig, parseJaas, parseProperties } from './security.js';
+import { tempDir } from '../../../test/helpers.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----';
 
@@ -31,7 +31,7 @@ test('parseJaas: module and quoted or bare options', () => {
 });
 
 test('buildClientConfig: SASL_SSL with SCRAM from the JAAS line, CA from a PEM truststore, bootstrap.servers', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'd4-sec-'));
+  const dir = tempDir('d4-sec-');
   writeFileSync(join(dir, 'ca.pem'), `${CERT}\n${CERT}\n`);
   const file = join(dir, 'client.properties');
   writeFileSync(file, [
@@ -54,7 +54,7 @@ test('buildClientConfig: SASL_SSL with SCRAM from the JAAS line, CA from a PEM t
 });
 
 test('buildClientConfig: librdkafka keys (sasl.username/password, ssl.ca.location), PLAIN', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'd4-sec-'));
+  const dir = tempDir('d4-sec-');
   writeFileSync(join(dir, 'ca.crt'), CERT);
   const props = new Map([['security.protocol', 'SASL_SSL'], ['sasl.mechanism', 'PLAIN'], ['sasl.username', 'u'], ['sasl.password', 'pw'], ['ssl.ca.location', 'ca.crt']]);
   const c = buildClientConfig(props, join(dir, 'x.properties'));
@@ -87,7 +87,7 @@ test('buildClientConfig: errors name the key and the file, never a secret', () =
 });
 
 test('registry settings: URL, basic auth (USER_INFO, SASL_INHERIT), bearer, schema.registry.ssl.*', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'd4-sec-'));
+  const dir = tempDir('d4-sec-');
   writeFileSync(join(dir, 'rca.pem'), CERT);
   const f = join(dir, 'c.properties');
   const r1 = buildClientConfig(parseProperties('schema.registry.url=https://reg:8081,https://reg2:8081\nbasic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=ann:pa:ss\nschema.registry.ssl.truststore.type=PEM\nschema.registry.ssl.truststore.location=rca.pem'), f).registry;
@@ -113,7 +113,7 @@ test('explainConnectError: SASL refusals name the user, mechanism and file; othe
 
 test('JKS and PKCS12 stores are read through the JDK\'s keytool, passwords passed in its environment', async () => {
   const { spawnSync } = await import('node:child_process');
-  const dir = mkdtempSync(join(tmpdir(), 'd4-jks-'));
+  const dir = tempDir('d4-jks-');
   const pass = 'store-pass-123';
   const kt = (args: string[]) => {
     const r = spawnSync('keytool', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, P: pass } });

@@ -86,6 +86,31 @@ test('spherical k-means from given centroids (warmRefit): no k-means++; a conver
   const back = sphericalKMeans(vs, 8, { iterations: 3, rng: new Rng(99), init: moved });
   assert.ok(purity(back.assignment, points.map((p) => p.topic)) > 0.95);
   assert.deepEqual(moved, movedCopy, 'the initial centroids are copied, not overwritten');
+
+test('k-means++ and spherical k-means from fewer centroids than k (a grown warm refit): the given ones first, the rest drawn where they are far', () => {
+  // Tight topics: a point of a covered topic has a D² weight ~1/60 of an uncovered one's.
+  const { points } = topicVectors(8, 50, 32, 0.03, 2);
+  const vs = points.map((p) => p.v);
+  const topics = points.map((p) => p.topic);
+  // Centroids of 4 of the 8 topics: the 4 drawn seeds must land on the other 4.
+  const four = sphericalKMeans(vs.filter((_, i) => topics[i]! < 4), 4, { iterations: 20, rng: new Rng(5) });
+  const seeds = kmeansPlusPlus(vs, 8, new Rng(3), four.centroids);
+  assert.equal(seeds.length, 8 * 32);
+  assert.deepEqual(seeds.subarray(0, 4 * 32), four.centroids, 'the given centroids are the first seeds, unchanged');
+  assert.deepEqual(kmeansPlusPlus(vs, 8, new Rng(3), four.centroids), seeds, 'deterministic');
+  const drawnTopics = new Set<number>();
+  for (let j = 4; j < 8; j++) {
+    const seed = seeds.subarray(j * 32, (j + 1) * 32);
+    const at = vs.findIndex((v) => v.every((x, d) => x === seed[d]));
+    assert.ok(at >= 0, 'a drawn seed is a data point');
+    drawnTopics.add(topics[at]!);
+  }
+  assert.deepEqual([...drawnTopics].sort(), [4, 5, 6, 7], 'one drawn seed on each topic no given centroid covers');
+  const grown = sphericalKMeans(vs, 8, { iterations: 3, rng: new Rng(3), init: four.centroids });
+  assert.equal(grown.k, 8);
+  assert.ok(purity(grown.assignment, topics) > 0.95);
+  assert.equal(kmeansPlusPlus(vs, 4, new Rng(3), four.centroids).length, 4 * 32, 'k given: nothing drawn');
+});
 });
 
 test('resolveCentroidOptions: k ≈ √expectedDocs (D4), warm-up and half-life derived', () => {

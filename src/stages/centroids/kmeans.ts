@@ -20,15 +20,30 @@ export interface Fit {
  * for unit vectors is 2·(1 − cosine), so 1 − cosine is used directly. Identical points (distance
  * 0 to a seed) are never drawn twice; when every point coincides with a seed, `k` is cut to the
  * seeds found.
+ *
+ * With `initial` rows (unit, at most k of them), those are the first seeds, taken as they are, and
+ * k-means++ draws only the rest: a fit whose k grew keeps the clusters it had.
  */
-export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: Rng): Float32Array {
+export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: Rng, initial?: Float32Array): Float32Array {
   const n = points.length;
   if (n === 0) throw new Error('k-means++ needs at least one point');
   const dim = points[0]!.length;
-  const want = Math.min(k, n);
+  const given = initial ? Math.min(k, initial.length / dim) : 0;
+  const want = Math.max(given, Math.min(k, n));
   const rows = new Float32Array(want * dim);
   const gap = new Float64Array(n);
   let chosen = 0;
+  if (initial && given > 0) {
+    // The given seeds' gaps in one batched pass: 1 − the largest cosine, the value `take` reaches seed by seed.
+    rows.set(initial.subarray(0, given * dim));
+    chosen = given;
+    const matrix = new RowMatrix();
+    matrix.load(rows, given, dim);
+    const near = matrix.nearestTwo(points, 'first');
+    matrix.release();
+    for (let p = 0; p < n; p++) gap[p] = Math.max(0, 1 - near.firstSimilarity[p]!);
+    if (chosen === want) return rows;
+  }
   const seedDots = selectionKernel() === 'reference' ? undefined : seedDotProducts(points, dim);
   const take = (i: number) => {
     rows.set(points[i]!, chosen * dim);
@@ -42,7 +57,7 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
       if (chosen === 1 || d < gap[p]!) gap[p] = d;
     }
   };
-  take(rng.int(n));
+  if (chosen === 0) take(rng.int(n));
   while (chosen < want) {
     let total = 0;
     for (let p = 0; p < n; p++) total += gap[p]!;
@@ -70,7 +85,8 @@ export function kmeansPlusPlus(points: readonly Float32Array[], k: number, rng: 
 export function sphericalKMeans(points: readonly Float32Array[], k: number, options: { iterations: number; rng: Rng; init?: Float32Array }): Fit {
   const n = points.length;
   const dim = points[0]!.length;
-  const centroids = options.init ? options.init.slice(0, k * dim) : kmeansPlusPlus(points, k, options.rng);
+  // Initial centroids fewer than k: k-means++ adds the rest.
+  const centroids = options.init && options.init.length >= k * dim ? options.init.slice(0, k * dim) : kmeansPlusPlus(points, k, options.rng, options.init);
   const kk = centroids.length / dim;
   const assignment = new Int32Array(n).fill(-1);
   const similarity = new Float64Array(n);

@@ -129,7 +129,8 @@ export class OnlineCentroids {
 
   private fit(points: readonly Float32Array[], k: number, weight: number): void {
     const rng = new Rng(subSeed(this.options.seed, this.centroids.version + 1));
-    const warm = (this.options.warmRefit ?? 0) > 0 && this.centroids.ready && this.centroids.k === k && this.centroids.dim === points[0]!.length;
+    // Warm: from the current centroids (k-means++ adds the clusters a grown k asks for).
+    const warm = (this.options.warmRefit ?? 0) > 0 && this.centroids.ready && this.centroids.k <= k && this.centroids.dim === points[0]!.length;
     const fit = sphericalKMeans(points, k, warm ? { iterations: this.options.warmRefit!, rng, init: this.centroids.centroids } : { iterations: this.options.iterations, rng });
     this.centroids.replace(fit.centroids, fit.counts.map((c) => c * weight), fit.dim);
   }
