@@ -19,7 +19,7 @@ export interface CentroidOptions {
   readonly refitGrowth: number;
   /** Fewest sample points per cluster of a fit: a sample smaller than pointsPerCluster·k gets fewer clusters (default 4). */
   readonly pointsPerCluster?: number;
-  /** Lloyd iterations of a refit started from the current centroids when k is unchanged (no k-means++); 0: every fit from a fresh k-means++ seeding. */
+  /** Lloyd iterations of a refit started from the current centroids (k-means++ draws only the clusters a grown k adds); 0: every fit from a fresh k-means++ seeding. */
   readonly warmRefit?: number;
 }
 
@@ -49,8 +49,10 @@ export interface BatchFold {
  *    (a crawl sorted by site or category) thus gets clusters for a new topic within a bounded
  *    number of documents, instead of dragging centroids fitted on the first topics across the
  *    space; the cost is a geometric series, at most (1 + 1/growth) times one fit on the sample.
- *    Every fit has at most one cluster per `pointsPerCluster` sample points (see `clustersFor`). Stages re-file what they keep per
- *    cluster (`reseeded`).
+ *    Every fit has at most one cluster per `pointsPerCluster` sample points (see `clustersFor`). The
+ *    first fit seeds with k-means++ and runs `iterations` Lloyd rounds; a refit (with `warmRefit`
+ *    > 0) starts from the current centroids, k-means++ drawing only the clusters a grown k adds,
+ *    and runs `warmRefit` rounds. Stages re-file what they keep per cluster (`reseeded`).
  * 3. Every other batch is a mini-batch update (Sculley 2010 with the forgetting of Spark's
  *    StreamingKMeans): with a = 0.5^(n / halfLife) for a batch of n, each centroid becomes
  *    normalise(a·w·c + Σ assigned x) and its weight a·w + (points assigned). A centroid no point

@@ -16,10 +16,11 @@ export const centroidOptionsShape = {
   pointsPerCluster: z.number().min(1).default(4).describe('fewest sample points per cluster of a fit: while the sample is under pointsPerCluster·k, a fit gets fewer clusters'),
   iterations: z.number().int().min(0).default(10).describe('Lloyd iterations of each fit'),
   // Measured (docs/selection-speed.md, 2026-12-03): bench:select at 100k, online / faiss 0.245 with
-  // every refit seeding afresh, 0.34-0.40 with warm refits; bench:quality the same on the document corpora, better on the long
+  // every refit seeding afresh, 0.34-0.40 with warm refits of an unchanged k; bench:quality the same on the document corpora, better on the long
   // passage streams (24,181 passages: online~batch 0.333 -> 0.336 in order, 0.445 -> 0.465 shuffled),
-  // all-blocks 0.96 -> 0.93.
-  warmRefit: z.number().int().min(0).default(DEFAULT_WARM_REFIT).describe('Lloyd iterations of a refit started from the current centroids when k is unchanged (no k-means++); 0: every fit seeds afresh'),
+  // all-blocks 0.96 -> 0.93. Warm also when k grew (the warm-up's fits): online at 100k 3,255 -> 4,367
+  // docs/s back to back, bench:quality within 0.01 of that (passages-shuffled 0.458).
+  warmRefit: z.number().int().min(0).default(DEFAULT_WARM_REFIT).describe('Lloyd iterations of a refit started from the current centroids (k-means++ adds the clusters a grown k asks for); 0: every fit seeds afresh'),
   halfLife: z.number().min(0).optional().describe('documents after which an old assignment counts half in the centroids and sketches (default expectedDocs; 0 = never forget)'),
   seed: z.number().int().min(0).max(0xffffffff).default(42).describe('seed of the reservoir sample, k-means++ and the HNSW levels'),
 };
