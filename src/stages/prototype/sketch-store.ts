@@ -6,7 +6,7 @@ type SketchJson = ReturnType<HistogramSketch['toJSON']>;
 /**
  * The distance sketches of the prototype stage: one per cluster and one over all clusters
  * (`global`), sharing a decay clock (in half-lives of documents). Changelog: key = cluster number
- * or `global` (the sketch as JSON, sparse bins), `clock`; null when a sketch is dropped (after
+ * or `global` (the sketch's bytes, sparse bins: HistogramSketch.toBytes; JSON as written before 2026-12-03 is read too), `clock`; null when a sketch is dropped (after
  * the warm-up fit, every sketch is rebuilt).
  *
  * Memory: 8 KB per cluster that has seen a document (8 MB at k = 1,000).
@@ -67,8 +67,9 @@ export class SketchStore implements StateStore {
   /** Records the changes of this batch (one per touched sketch). */
   flush(): void {
     for (const key of [...this.touched].sort()) {
-      const value = key === 'clock' ? { clock: this.clockValue } : key === 'global' ? this.global.toJSON() : this.clusters[Number(key)]?.toJSON();
-      this.changes.push({ key, value: value === undefined ? null : Buffer.from(JSON.stringify(value)) });
+      const sketch = key === 'clock' ? undefined : key === 'global' ? this.global : this.clusters[Number(key)];
+      const value = key === 'clock' ? Buffer.from(JSON.stringify({ clock: this.clockValue })) : sketch?.toBytes();
+      this.changes.push({ key, value: value ?? null });
     }
     this.touched.clear();
   }
@@ -103,13 +104,21 @@ export class SketchStore implements StateStore {
   }
 
   applyChange(change: Change): void {
-    const value = change.value === null ? null : JSON.parse(change.value.toString('utf8')) as unknown;
-    if (change.key === 'clock') this.clockValue = (value as { clock: number } | null)?.clock ?? 0;
-    else if (change.key === 'global') this.setGlobal((value as SketchJson | null) ?? { at: 0, n: 0, total: 0, bins: [] });
+    const v = change.value;
+    if (change.key === 'clock') this.clockValue = v === null ? 0 : (JSON.parse(v.toString('utf8')) as { clock: number }).clock;
+    else if (change.key === 'global') this.globalSketch = v === null ? new HistogramSketch() : this.decode(v, change.key);
     else {
       const j = Number(change.key);
       if (!Number.isInteger(j)) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
-      this.clusters[j] = value === null ? undefined : HistogramSketch.fromJSON(value as SketchJson);
+      this.clusters[j] = v === null ? undefined : this.decode(v, change.key);
+    }
+  }
+
+  private decode(value: Buffer, key: string): HistogramSketch {
+    try {
+      return HistogramSketch.fromBytes(value);
+    } catch (e) {
+      throw new StoreError(this.name, `changelog key ${key}: ${(e as Error).message}`);
     }
   }
 
