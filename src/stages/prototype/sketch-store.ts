@@ -67,8 +67,7 @@ export class SketchStore implements StateStore {
   /** Records the changes of this batch (one per touched sketch). */
   flush(): void {
     for (const key of [...this.touched].sort()) {
-      const sketch = key === 'clock' ? undefined : key === 'global' ? this.global : this.clusters[Number(key)];
-      const value = key === 'clock' ? Buffer.from(JSON.stringify({ clock: this.clockValue })) : sketch?.toBytes();
+      const value = key === 'clock' ? Buffer.from(JSON.stringify({ clock: this.clockValue })) : (key === 'global' ? this.global : this.clusters[Number(key)])?.toBytes();
       this.changes.push({ key, value: value ?? null });
     }
     this.touched.clear();
