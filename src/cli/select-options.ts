@@ -9,7 +9,6 @@ import type { Change, StateStore } from '../state/store.js';
 import type { StageDeps } from '../stages/stage.js';
 import type { SemanticReport } from '../stages/semantic/semantic.js';
 import type { PrototypeReport } from '../stages/prototype/prototype.js';
-import { centroidSnapshotToJson, decodeCentroidChange } from '../stages/centroids/centroid-store.js';
 
 export interface SelectCliOptions {
   readonly targetRatio?: number;
@@ -90,10 +89,13 @@ export function centroidFiles(outDir: string, stores: readonly StateStore[]): (s
   for (const s of stores) if (publishesCentroids(s)) writeFileSync(join(outDir, `${s.name}.jsonl`), '');
   return (store, changes) => {
     if (!publishesCentroids(store)) return;
-    const lines = changes.map(decodeCentroidChange).filter((c) => c !== null).map((c) => JSON.stringify(centroidSnapshotToJson(c)) + '\n');
-    if (lines.length) appendFileSync(join(outDir, `${store.name}.jsonl`), lines.join(''));
+    // A change's value is already the snapshot's JSON on one line (CentroidStore), a deletion none.
+    const lines = changes.flatMap((c) => (c.value === null ? [] : [c.value, NEWLINE]));
+    if (lines.length) appendFileSync(join(outDir, `${store.name}.jsonl`), Buffer.concat(lines));
   };
 }
+
+const NEWLINE = Buffer.from('\n');
 
 /** Commander parser of --target-ratio: a fraction in (0, 1]. */
 export function ratioArg(name: string) {

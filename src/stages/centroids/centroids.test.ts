@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kmeansPlusPlus, sphericalKMeans } from './kmeans.js';
-import { CentroidStore, centroidDrift, decodeCentroidChange } from './centroid-store.js';
+import { CentroidStore, centroidDrift, centroidSnapshotToJson, decodeCentroidChange } from './centroid-store.js';
 import { OnlineCentroids, type CentroidOptions } from './online-centroids.js';
 import { WarmupStore } from './warmup-store.js';
 import { dot, nearestTwo, normalized, Rng } from './vectors.js';
@@ -249,6 +249,8 @@ test('CentroidStore: each version is one CentroidSnapshot change; snapshot/resto
   assert.equal(changes.length, 2);
   assert.ok(changes.every((c) => c.key === 'sem-centroids'));
   const last = decodeCentroidChange(changes[1]!)!;
+  // The record is exactly the JSON of the snapshot (the fast serialiser splices the base64 in).
+  assert.equal(changes[1]!.value!.toString('utf8'), JSON.stringify(centroidSnapshotToJson(last)));
   assert.equal(last.version, 2);
   assert.equal(last.k, 2);
   assert.equal(last.dim, 2);
