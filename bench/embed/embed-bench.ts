@@ -25,7 +25,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { from, lastValueFrom, toArray } from 'rxjs';
@@ -35,13 +34,33 @@ import { MemoryEmbeddingStore } from '../../src/stages/embed/memory-embedding-st
 import { origin, type DocItem, type Item } from '../../src/records/item.js';
 import type { CeilingBatch, CeilingMessage, CeilingWorkerData } from './ceiling-worker.js';
 import { MODEL_ALIASES } from '../../src/io/models/embedder.js';
+import { benchArgs, fail, numberArg } from '../args.js';
 import { mrpcTrain, open, pairedDocsPerS, separation, type Separation } from './models.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
 
-const { values: args } = parseArgs({
-  options: {
+const USAGE = `
+npm run bench:embed [-- options]
+
+The embed stage against bare onnxruntime-node on the same batches, then the models (static vs
+MiniLM, each model's docs/s and MRPC-train separation). Prints figures, never fails on time; the
+last line is one JSON object.
+
+  --dtype q8|fp32       MiniLM weights (default q8)
+  --docs N              documents of ../shared/data/web/c4-en-1k.jsonl (default 1000)
+  --subset N            documents of the batch-size table (default 192)
+  --chunk N             documents per paired chunk of the table (default 96)
+  --rounds N            rounds per chunk of the table (default 2)
+  --main-chunk N        documents per chunk of the default configuration (default 200)
+  --main-rounds N       rounds of the default configuration (default 3)
+  --main-only           only the default configuration (no batch-size table)
+  --models-only         only the model comparison (no table, no ceiling)
+  --models A,B          models to compare (default: every alias)
+  --mrpc-pairs N        MRPC train pairs for the separation (default 4076)
+  --model-docs N        documents for each model's docs/s (default 200)
+  --static-rounds N     rounds of static vs MiniLM (default 2)`;
+const args = benchArgs(USAGE, {
     dtype: { type: 'string', default: 'q8' },
     rounds: { type: 'string', default: '2' },
     'main-rounds': { type: 'string', default: '3' },
@@ -57,8 +76,9 @@ const { values: args } = parseArgs({
     'mrpc-pairs': { type: 'string', default: '4076' },
     'model-docs': { type: 'string', default: '200' },
     'static-rounds': { type: 'string', default: '2' },
-  },
 });
+for (const name of ['rounds', 'main-rounds', 'docs', 'subset', 'chunk', 'main-chunk', 'mrpc-pairs', 'model-docs', 'static-rounds'] as const) numberArg(USAGE, name, args[name], { min: 1, integer: true });
+if (args.dtype !== 'q8' && args.dtype !== 'fp32') fail(USAGE, `--dtype must be q8 or fp32, got '${args.dtype}'`);
 const dtype = args.dtype as 'q8' | 'fp32';
 const rounds = Number(args.rounds);
 const mainRounds = Number(args['main-rounds']);

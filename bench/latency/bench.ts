@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { chunkByBytes, createKafka, ensureTopics } from '../../src/io/kafka/client.js';
 import { bucketsOf, histogramQuantile, parseKey, seriesKey, type Buckets } from '../../src/observe/views.js';
+import { benchArgs } from '../args.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -165,8 +166,18 @@ async function runScenario(s: Scenario, b: string[]): Promise<Result> {
 }
 
 async function main() {
+  const args = benchArgs(`
+npm run bench:latency [-- --quick] [--no-model]
+
+Decision latency of a live stream: a real worker consumes a fresh topic fed at a steady rate; p50,
+p95, p99 from its /metrics histogram. Scenarios: the dedup topology at 50 and 500 docs/s with
+default and small windows, and the whole D4 topology with the real model.
+  --quick      10 s of steady input per scenario instead of 30
+  --no-model   skip the D4 scenario (no model)
+Needs a broker ($D4_KAFKA_BROKERS, else the project's). Prints, never fails on time; the last line
+is one JSON object.`, { quick: { type: 'boolean', default: false }, 'no-model': { type: 'boolean', default: false } });
   const b = brokers();
-  const quick = process.argv.includes('--quick');
+  const quick = args.quick;
   const sec = quick ? 10 : 30;
   const scenarios: Scenario[] = [
     { name: 'dedup-50-defaults', topology: 'dedup', rate: 50, window: 1024, lingerMs: 2000, seconds: sec, warmup: 200 },
@@ -174,7 +185,7 @@ async function main() {
     { name: 'dedup-500-defaults', topology: 'dedup', rate: 500, window: 1024, lingerMs: 2000, seconds: sec, warmup: 500 },
     { name: 'dedup-500-small', topology: 'dedup', rate: 500, window: 256, lingerMs: 250, seconds: sec, warmup: 500, reference: 'dedup-500-defaults' },
     { name: 'dedup-500-medium', topology: 'dedup', rate: 500, window: 512, lingerMs: 1000, seconds: sec, warmup: 500, reference: 'dedup-500-defaults' },
-    ...(process.argv.includes('--no-model') ? [] : [{ name: 'd4-sustained-small', topology: 'd4' as const, window: 64, lingerMs: 250, seconds: sec, warmup: 60 }]),
+    ...(args['no-model'] ? [] : [{ name: 'd4-sustained-small', topology: 'd4' as const, window: 64, lingerMs: 250, seconds: sec, warmup: 60 }]),
   ];
   console.log(`bench:latency on ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}, load average ${loadavg()[0]!.toFixed(1)}), broker ${b.join(',')}; ${sec} s of steady input per scenario`);
   console.log('scenario              window linger   docs/s  decided     p50 s    p95 s    p99 s   mean s  p99 vs defaults');

@@ -15,9 +15,16 @@ import { createHasher } from '../../src/stages/text/hash.js';
 import { origin, type DocItem, type Item } from '../../src/records/item.js';
 import type { BuiltStage } from '../../src/stages/stage.js';
 import { WordPool, edit, prng, readJsonl, readMrpc, words, type EditKind, type TextDoc } from './corpus.js';
+import { benchArgs } from '../args.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const data = (rel: string) => resolve(root, '..', 'shared', 'data', rel);
+benchArgs(`
+npm run bench:near
+
+Throughput of the near-duplicate stage on one core over the C4 sample and edited copies of it
+(D4_BENCH_DOCS documents, default 100,000), its state per document at 1M, and Python datasketch
+on the same work in the same run. No options. Prints, never fails on time; the last line is JSON.`, {});
 const TARGET_DOCS = Number(process.env.D4_BENCH_DOCS ?? 100_000);
 const STATE_DOCS = 1_000_000;
 const KINDS: EditKind[] = ['header-footer-7%', 'words-2%', 'words-40%'];

@@ -5,22 +5,39 @@
 // and chance; the kept fractions. Ends with one JSON line `quality {...}`. Never fails on figures.
 import { corpora } from './corpora.js';
 import { agreement, openTools, prepare, type Agreement } from './agreement.js';
+import { benchArgs, fail, numberArg, numberListArg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-const sets = process.argv.flatMap((a, i) => (a === '--set' && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
-// --variant name=stage.opt=v;stage.opt=v (repeatable): more parameter sets compared on the same prepared corpora.
-const variants = process.argv.flatMap((a, i) => (a === '--variant' && process.argv[i + 1] ? [process.argv[i + 1]!] : [])).map((v) => {
+const USAGE = `
+npm run bench:quality [-- options]
+
+Per corpus: Jaccard of the kept sets, online (d4 curate's stages) vs batch D4 (d4 batch), beside
+batch vs batch under another seed, and chance. Never fails on figures; the last line is JSON.
+
+  --seeds N,N,N          seeds (default 42,7,1)
+  --batch-size N         online batch size (default 256)
+  --target-ratio R       kept fraction (default 0.25)
+  --corpus A,B           only these corpora (default all)
+  --set stage.opt=v      a stage option for every run (repeatable)
+  --variant name=stage.opt=v;stage.opt=v
+                         another parameter set compared on the same corpora (repeatable)`;
+const args = benchArgs(USAGE, {
+  seeds: { type: 'string', default: '42,7,1' }, 'batch-size': { type: 'string', default: '256' }, 'target-ratio': { type: 'string', default: '0.25' },
+  corpus: { type: 'string', default: '' }, set: { type: 'string', multiple: true }, variant: { type: 'string', multiple: true },
+});
+const sets = args.set ?? [];
+const variants = (args.variant ?? []).map((v) => {
   const eq = v.indexOf('=');
+  if (eq <= 0) fail(USAGE, `--variant must be name=stage.opt=v;..., got '${v}'`);
   return { name: v.slice(0, eq), set: [...sets, ...v.slice(eq + 1).split(';').filter((x) => x.length > 0)] };
 });
 
-const seeds = arg('seeds', '42,7,1').split(',').map(Number);
-const batchSize = Number(arg('batch-size', '256'));
-const targetRatio = Number(arg('target-ratio', '0.25'));
-const only = arg('corpus', '').split(',').filter((s) => s.length > 0);
+const seeds = numberListArg(USAGE, 'seeds', args.seeds, { min: 0, integer: true });
+const batchSize = numberArg(USAGE, 'batch-size', args['batch-size'], { min: 1, integer: true });
+const targetRatio = numberArg(USAGE, 'target-ratio', args['target-ratio'], { min: 0 });
+if (!(targetRatio > 0 && targetRatio <= 1)) fail(USAGE, `--target-ratio must be in (0, 1], got ${targetRatio}`);
+const only = args.corpus.split(',').filter((s) => s.length > 0);
+const unknown = only.filter((name) => !corpora().some((c) => c.name === name));
+if (unknown.length) fail(USAGE, `no corpus ${unknown.join(', ')}; the corpora: ${corpora().map((c) => c.name).join(', ')}`);
 
 const tools = await openTools();
 const rows: (Agreement & { variant: string; ratio: number; seconds: number; embedded: number })[] = [];

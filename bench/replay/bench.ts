@@ -18,12 +18,20 @@ import { runWorker } from '../../src/io/kafka/worker.js';
 import { produceFile } from '../../src/io/kafka/topic-io.js';
 import { bootstrap, root } from '../broker.js';
 import { benchDocuments, measureFeed, writeBenchTopic } from './feed-bench.js';
+import { benchArgs } from '../args.js';
 
 
 const corpus = join(root, '..', 'shared', 'data', 'web', 'c4-en-1k.jsonl');
 
 
 async function main() {
+  benchArgs(`
+npm run bench:replay
+
+Live curation of the C4 sample through the whole D4 topology on the broker (real model), a replay
+with other parameters reading the embeddings back (the model not called), and the training feed's
+documents/s. No options. Needs a broker ($D4_KAFKA_BROKERS, else the project's). Prints, never
+fails on time; the last line is one JSON object.`, {});
   const b = bootstrap().split(',');
   const ns = `bench-replay-${randomUUID().slice(0, 8)}`;
   const topology = parseTopology(`

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs, numberArg } from '../args.js';
 import { randomUUID } from 'node:crypto';
 import { feed, type FeedOptions } from '../../src/feed/index.js';
 import { chunkByBytes, createKafka, ensureTopics, resolveBrokers, CompressionTypes } from '../../src/io/kafka/client.js';
@@ -83,17 +83,23 @@ export async function writeBenchTopic(brokers: readonly string[], docs: readonly
   return topic;
 }
 
+const FEED_USAGE = `
+node dist/bench/replay/feed-bench.js [--docs 50000] [--partitions 2] [--shuffle-buffer 10000] [--batch-size 256] [--rounds 2] [--topic <existing>]
+
+Documents/s of the training feed from Kafka (a fresh Avro topic of --docs documents, or --topic):
+shuffled, unshuffled, and a resume from the middle; each figure the best of --rounds. Needs a
+broker: $D4_KAFKA_BROKERS, or the one \`npm run kafka:up\` started. The last line is one JSON object.`;
+
 async function main(): Promise<void> {
-  const { values: a } = parseArgs({
-    options: {
-      docs: { type: 'string', default: '50000' },
-      partitions: { type: 'string', default: '2' },
-      'shuffle-buffer': { type: 'string', default: '10000' },
-      'batch-size': { type: 'string', default: '256' },
-      rounds: { type: 'string', default: '2' },
-      topic: { type: 'string' },
-    },
+  const a = benchArgs(FEED_USAGE, {
+    docs: { type: 'string', default: '50000' },
+    partitions: { type: 'string', default: '2' },
+    'shuffle-buffer': { type: 'string', default: '10000' },
+    'batch-size': { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '2' },
+    topic: { type: 'string' },
   });
+  for (const name of ['docs', 'partitions', 'shuffle-buffer', 'batch-size', 'rounds'] as const) numberArg(FEED_USAGE, name, a[name], { min: 1, integer: true });
   const brokers = resolveBrokers();
   const n = Number(a.docs);
   let topic = a.topic;

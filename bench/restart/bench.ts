@@ -8,10 +8,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrap, root } from '../broker.js';
+import { benchArgs, numberArg } from '../args.js';
 
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
-const arg = process.argv.indexOf('--records');
-const RECORDS = arg > 0 ? Number(process.argv[arg + 1]) : 10_000;
+const USAGE = `
+npm run bench:restart [-- --records N]
+
+Time from a restarted worker's start to its first commit, with a store of --records records
+(default 10,000) in its changelog, beside a cold start measured in the same run. Needs a broker
+($D4_KAFKA_BROKERS, else the project's). Prints, never fails on time; the last line is JSON.`;
+const RECORDS = numberArg(USAGE, 'records', benchArgs(USAGE, { records: { type: 'string', default: '10000' } }).records, { min: 1, integer: true });
 
 
 const docs = (n: number, from: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `doc-${from + i}`, text: `document ${from + i}: ${'lorem ipsum dolor sit amet '.repeat(3)}${from + i}` })).join('\n') + '\n';

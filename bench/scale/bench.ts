@@ -16,11 +16,18 @@ import { buildStages, resolveStageOptions } from '../../src/topology/topology.js
 import { nearStage } from '../../src/stages/near/near.js';
 import { composePipeline } from '../../src/topology/pipeline.js';
 import { origin, type DocItem } from '../../src/records/item.js';
+import { benchArgs, numberArg } from '../args.js';
 
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const shared = join(root, '..', 'shared', 'data');
-const copiesArg = process.argv.indexOf('--copies');
-const COPIES = copiesArg > 0 ? Number(process.argv[copiesArg + 1]) : 3;
+const USAGE = `
+npm run bench:scale [-- --copies N]
+
+The dedup topology (exact -> near) on Kafka with 1, 2 and 3 worker processes on a 6-partition crawl
+topic, the distributed topology's cost in one worker, and the near index sub-topology's rate, on the
+corpus --copies times (fresh ids; default 3). Needs a broker ($D4_KAFKA_BROKERS, else the project's).
+Prints, never fails on time; the last line is JSON.`;
+const COPIES = numberArg(USAGE, 'copies', benchArgs(USAGE, { copies: { type: 'string', default: '3' } }).copies, { min: 1, integer: true });
 
 
 type Doc = { id: string; text: string };

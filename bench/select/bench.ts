@@ -12,6 +12,7 @@
 // With several selection threads, the online selection also runs on one thread, for the speed-up
 // and to count the decisions that differ (must be 0).
 // Prints figures, never fails on time; the last line is one JSON object of every figure.
+import { benchArgs, fail, numberArg, numberListArg } from '../args.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -30,17 +31,41 @@ import type { SemanticReport } from '../../src/stages/semantic/semantic.js';
 import type { PrototypeReport } from '../../src/stages/prototype/prototype.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(name);
-const value = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-const sizes = (value('--sizes') ?? '10000,100000').split(',').map(Number).concat(flag('--1m') ? [1_000_000] : []);
-const BATCH = Number(value('--batch') ?? 1024);
-const REF_TIMEOUT_S = Number(value('--ref-timeout') ?? 1800);
-const VERIFY_UP_TO = Number(value('--verify') ?? 0);
-const KERNEL = value('--kernel') as SelectionKernel | undefined;
+const USAGE = `
+npm run bench:select [-- options]
+
+Online selection (semantic + prototype stages) on synthetic 384-d vectors, beside faiss-cpu's batch
+D4 and semhash's self-deduplication on the same vectors (their venv: .d4/venv-bench-select).
+Prints figures, never fails on time; the last line is one JSON object.
+
+  --sizes N,N          documents per run (default 10000,100000)
+  --1m                 add a run of 1,000,000 documents (~15 min here with the references)
+  --batch N            documents per batch (default 1024)
+  --no-faiss           skip the faiss-cpu reference
+  --no-semhash         skip the semhash reference
+  --faiss-threads N,N  thread counts of the faiss runs (default 1,2)
+  --ref-timeout S      seconds a reference may take (default 1800)
+  --no-one-thread      skip the 1-thread online run (speed-up, decisions compared)
+  --verify N           also run the scalar reference path at sizes up to N; count differing decisions
+  --kernel K           simd | js | reference (default simd)
+  --hnsw-variant       also run with HNSW from 64 documents a cluster
+Threads of the online selection: D4_SELECT_THREADS (default the cores, up to 4).`;
+const args = benchArgs(USAGE, {
+  sizes: { type: 'string', default: '10000,100000' }, '1m': { type: 'boolean', default: false }, batch: { type: 'string', default: '1024' },
+  'no-faiss': { type: 'boolean', default: false }, 'no-semhash': { type: 'boolean', default: false }, 'faiss-threads': { type: 'string', default: '1,2' },
+  'ref-timeout': { type: 'string', default: '1800' }, 'no-one-thread': { type: 'boolean', default: false }, verify: { type: 'string', default: '0' },
+  kernel: { type: 'string' }, 'hnsw-variant': { type: 'boolean', default: false },
+});
+const flag = (name: `--${keyof typeof args}`) => args[name.slice(2) as keyof typeof args] === true;
+const sizes = numberListArg(USAGE, 'sizes', args.sizes, { min: 1, integer: true }).concat(args['1m'] ? [1_000_000] : []);
+const BATCH = numberArg(USAGE, 'batch', args.batch, { min: 1, integer: true });
+const REF_TIMEOUT_S = numberArg(USAGE, 'ref-timeout', args['ref-timeout'], { min: 1 });
+const VERIFY_UP_TO = numberArg(USAGE, 'verify', args.verify, { min: 0, integer: true });
+if (args.kernel !== undefined && !['simd', 'js', 'reference'].includes(args.kernel)) fail(USAGE, `--kernel must be simd, js or reference, got '${args.kernel}'`);
+const KERNEL = args.kernel as SelectionKernel | undefined;
 /** Threads of the online selection (D4_SELECT_THREADS, else the cores up to 4); with more than one, a 1-thread run follows unless --no-one-thread. */
 const THREADS = selectionThreads();
-const FAISS_THREADS = (value('--faiss-threads') ?? '1,2').split(',').map(Number);
+const FAISS_THREADS = numberListArg(USAGE, 'faiss-threads', args['faiss-threads'], { min: 1, integer: true });
 const DIM = 384;
 const EPSILON = 0.08;
 const TARGET = 0.25;
