@@ -93,7 +93,8 @@ interface Best {
  * it (or replaying the changelog) rebuilds exactly what an uninterrupted worker has.
  *
  * Changelog: key = the insertion number, value = cluster (u32 LE), id length (u32 LE), id (UTF-8),
- * vector (float32 LE); null when forgotten.
+ * vector (float32 LE); key `m` + the insertion number, value = the cluster a re-filing moved the
+ * entry to (u32 LE: a re-filing writes 4 bytes a document, not the entry again); null when forgotten.
  *
  * Memory per document (384-d): the float32 row (1,536 B) and its share of a cluster's last page,
  * an id string and a number (~60 B); a cluster with an HNSW index adds its graph (~1.8 KB a
@@ -110,6 +111,8 @@ export class ClusterIndexStore implements StateStore {
   private readonly changes = new PendingChanges();
   /** The changelog being replayed (seq → entry), materialised on first use. */
   private replay: Map<number, Entry> | undefined;
+  /** Of the changelog being replayed: the cluster each re-filed entry moved to last (seq → cluster). */
+  private moves = new Map<number, number>();
   private readonly exactBelow: number;
   private readonly mode: SelectionKernel;
   private readonly kernel: DotKernel;
@@ -223,9 +226,9 @@ export class ClusterIndexStore implements StateStore {
     this.closeAll();
     this.clusterCount = Math.max(1, k);
     entries.forEach((e, i) => {
-      const moved = { ...e, cluster: to[i]! };
-      this.append(moved, false);
-      this.changes.push({ key: String(e.seq), value: encodeEntry(moved) });
+      this.append({ ...e, cluster: to[i]! }, false);
+      // A move record (the new cluster, 4 bytes) instead of the whole entry again (~1.5 KB at 384-d).
+      this.changes.push({ key: moveKey(e.seq), value: encodeMove(to[i]!) });
     });
     for (let j = 0; j < this.clusters.length; j++) if (this.clusters[j]!.count > this.perClusterCapacity) this.forget(j);
   }
@@ -269,6 +272,7 @@ export class ClusterIndexStore implements StateStore {
     checkSnapshotOwner(this.name, h.store);
     this.closeAll();
     this.replay = undefined;
+    this.moves = new Map();
     this.clusterCount = h.clusterCount;
     h.entries.forEach(([seq, cluster, id], i) => {
       this.append({ seq, cluster, id, vector: vectorFromBytes(snapshot, 4 + len + i * h.dim * 4, h.dim) }, false);
@@ -286,9 +290,13 @@ export class ClusterIndexStore implements StateStore {
       this.replay = new Map(this.entries().map((e) => [e.seq, e]));
       this.closeAll();
     }
-    const seq = Number(change.key);
-    if (!Number.isInteger(seq)) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
-    if (change.value === null) this.replay.delete(seq);
+    const move = change.key.startsWith(MOVE_PREFIX);
+    const seq = Number(move ? change.key.slice(MOVE_PREFIX.length) : change.key);
+    if (change.key === '' || !Number.isInteger(seq) || seq < 0) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
+    if (move) {
+      if (change.value === null) this.moves.delete(seq);
+      else this.moves.set(seq, decodeMove(this.name, change));
+    } else if (change.value === null) this.replay.delete(seq);
     else this.replay.set(seq, decodeEntry(seq, change.value));
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
   }
@@ -417,13 +425,18 @@ export class ClusterIndexStore implements StateStore {
     this.stride = strideOf(dim);
   }
 
-  /** Rebuilds the clusters from a replayed changelog, in insertion order. */
+  /** Rebuilds the clusters from a replayed changelog, in insertion order, each entry in the cluster its last move record names. */
   private settle(): void {
     if (!this.replay) return;
     const entries = [...this.replay.values()].sort((a, b) => a.seq - b.seq);
+    const moves = this.moves;
     this.replay = undefined;
+    this.moves = new Map();
     const next = this.nextSeq;
-    for (const e of entries) this.append(e, false);
+    for (const e of entries) {
+      const to = moves.get(e.seq);
+      this.append(to === undefined ? e : { ...e, cluster: to }, false);
+    }
     this.nextSeq = next;
   }
 
@@ -490,7 +503,7 @@ export class ClusterIndexStore implements StateStore {
     const from = c.count - keep;
     const kept: Entry[] = [];
     for (let label = 0; label < c.count; label++) {
-      if (label < from) this.changes.push({ key: String(c.seqs[label]), value: null });
+      if (label < from) this.changes.push({ key: String(c.seqs[label]), value: null }, { key: moveKey(c.seqs[label]!), value: null });
       else kept.push({ seq: c.seqs[label]!, cluster, id: c.ids[label]!, vector: this.vectorAt(c, label) });
     }
     c.ann?.close();
@@ -516,6 +529,24 @@ function pick(a: Best | undefined, b: Best | undefined): IndexHit | undefined {
   if (!b) return first;
   const second = { id: b.id, similarity: clampSimilarity(b.sim) };
   return !first || second.similarity > first.similarity ? second : first;
+}
+
+/**
+ * Changelog keys: `<seq>` holds an entry (cluster, id, vector), `m<seq>` the cluster a re-filing
+ * moved it to (newest wins, as compaction keeps it); forgetting an entry deletes both keys.
+ */
+const MOVE_PREFIX = 'm';
+const moveKey = (seq: number): string => `${MOVE_PREFIX}${seq}`;
+
+function encodeMove(cluster: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(cluster, 0);
+  return b;
+}
+
+function decodeMove(store: string, change: Change): number {
+  if (change.value!.length !== 4) throw new StoreError(store, `move record ${change.key} has ${change.value!.length} bytes, not 4`);
+  return change.value!.readUInt32LE(0);
 }
 
 function encodeEntry(e: Entry): Buffer {
