@@ -94,7 +94,8 @@ interface Best {
  *
  * Changelog: key = the insertion number, value = cluster (u32 LE), id length (u32 LE), id (UTF-8),
  * vector (float32 LE); key `m` + the insertion number, value = the cluster a re-filing moved the
- * entry to (u32 LE: a re-filing writes 4 bytes a document, not the entry again); null when forgotten.
+ * entry to (u32 LE: a re-filing writes 4 bytes a document, not the entry again); null when
+ * forgotten; key `k`, value = the number of clusters (u32 LE).
  *
  * Memory per document (384-d): the float32 row (1,536 B) and its share of a cluster's last page,
  * an id string and a number (~60 B); a cluster with an HNSW index adds its graph (~1.8 KB a
@@ -133,7 +134,15 @@ export class ClusterIndexStore implements StateStore {
   /** Tells the store how many clusters there are (the per-cluster share of the capacity). */
   setClusterCount(k: number): void {
     this.settle();
-    this.clusterCount = Math.max(1, k);
+    this.countClusters(k);
+  }
+
+  /** Sets the cluster count, recording a change (key `k`) when it is new, so that a replayed changelog has it too. */
+  private countClusters(k: number): void {
+    const count = Math.max(1, k);
+    if (count === this.clusterCount) return;
+    this.clusterCount = count;
+    this.changes.push({ key: CLUSTER_COUNT_KEY, value: encodeU32(count) });
   }
 
   get perClusterCapacity(): number {
@@ -224,11 +233,11 @@ export class ClusterIndexStore implements StateStore {
     const entries = this.entries();
     const to = assign(entries.map((e) => e.vector));
     this.closeAll();
-    this.clusterCount = Math.max(1, k);
+    this.countClusters(k);
     entries.forEach((e, i) => {
       this.append({ ...e, cluster: to[i]! }, false);
       // A move record (the new cluster, 4 bytes) instead of the whole entry again (~1.5 KB at 384-d).
-      this.changes.push({ key: moveKey(e.seq), value: encodeMove(to[i]!) });
+      this.changes.push({ key: moveKey(e.seq), value: encodeU32(to[i]!) });
     });
     for (let j = 0; j < this.clusters.length; j++) if (this.clusters[j]!.count > this.perClusterCapacity) this.forget(j);
   }
@@ -290,12 +299,16 @@ export class ClusterIndexStore implements StateStore {
       this.replay = new Map(this.entries().map((e) => [e.seq, e]));
       this.closeAll();
     }
+    if (change.key === CLUSTER_COUNT_KEY) {
+      if (change.value !== null) this.clusterCount = decodeU32(this.name, change);
+      return;
+    }
     const move = change.key.startsWith(MOVE_PREFIX);
     const seq = Number(move ? change.key.slice(MOVE_PREFIX.length) : change.key);
     if (change.key === '' || !Number.isInteger(seq) || seq < 0) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
     if (move) {
       if (change.value === null) this.moves.delete(seq);
-      else this.moves.set(seq, decodeMove(this.name, change));
+      else this.moves.set(seq, decodeU32(this.name, change));
     } else if (change.value === null) this.replay.delete(seq);
     else this.replay.set(seq, decodeEntry(seq, change.value));
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
@@ -533,19 +546,21 @@ function pick(a: Best | undefined, b: Best | undefined): IndexHit | undefined {
 
 /**
  * Changelog keys: `<seq>` holds an entry (cluster, id, vector), `m<seq>` the cluster a re-filing
- * moved it to (newest wins, as compaction keeps it); forgetting an entry deletes both keys.
+ * moved it to (newest wins, as compaction keeps it; forgetting an entry deletes both keys), `k`
+ * the number of clusters (each cluster's share of the capacity).
  */
 const MOVE_PREFIX = 'm';
+const CLUSTER_COUNT_KEY = 'k';
 const moveKey = (seq: number): string => `${MOVE_PREFIX}${seq}`;
 
-function encodeMove(cluster: number): Buffer {
+function encodeU32(n: number): Buffer {
   const b = Buffer.alloc(4);
-  b.writeUInt32LE(cluster, 0);
+  b.writeUInt32LE(n, 0);
   return b;
 }
 
-function decodeMove(store: string, change: Change): number {
-  if (change.value!.length !== 4) throw new StoreError(store, `move record ${change.key} has ${change.value!.length} bytes, not 4`);
+function decodeU32(store: string, change: Change): number {
+  if (change.value!.length !== 4) throw new StoreError(store, `record ${change.key} has ${change.value!.length} bytes, not 4`);
   return change.value!.readUInt32LE(0);
 }
 
