@@ -148,6 +148,8 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   const proto = composePipeline([prototype!], hasher);
   const times = { semantic: [] as number[], prototype: [] as number[] };
   const outcomes: string[] = [];
+  /** Keys and values the stores' changelogs would carry (a changelog topic, or files): what a worker writes besides its decisions. */
+  let changelogBytes = 0;
   for (let i = 0; i < n; i += BATCH, batchNo++) {
     const items = batchItems(vectors, i, Math.min(n, i + BATCH));
     let t = process.hrtime.bigint();
@@ -157,7 +159,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
     const final = await proto.process(out);
     times.prototype.push(Number(process.hrtime.bigint() - t) / 1e9);
     if (options.keepOutcomes) for (const item of final) outcomes.push(outcome(item));
-    for (const s of [...sem.stores, ...proto.stores]) s.drainChanges();
+    for (const s of [...sem.stores, ...proto.stores]) for (const c of s.drainChanges()) changelogBytes += Buffer.byteLength(c.key) + (c.value?.length ?? 0);
     if (n >= 100_000 && batchNo % 50 === 0) process.stderr.write(`  ${i + BATCH} / ${n}\r`);
   }
   gc();
@@ -176,6 +178,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
       estimated_bytes_per_doc: Math.round(estimated / n), index_bytes_per_indexed_doc: Math.round(index.bytes() / Math.max(1, index.size())),
       indexed: index.size(), rss_mb: mb(after.rss),
     },
+    changelog_bytes_per_doc: Math.round(changelogBytes / n),
   };
   await sem.close();
   await proto.close();
@@ -248,7 +251,7 @@ for (const n of sizes) {
   const oneThread = THREADS > 1 && !flag('--no-one-thread');
   const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify || oneThread });
   console.log(`  online  (k ${on.k}, ${on.kernel}, ${on.threads} thread${on.threads > 1 ? 's' : ''}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
-  console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB`);
+  console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB; changelogs ${on.changelog_bytes_per_doc} B/doc`);
   let single: { docs_per_s: number; changed: number } | null = null;
   if (oneThread) {
     // The same run on one thread: the threads' speed-up, and the same decisions (they must not depend on it).
@@ -309,6 +312,7 @@ for (const n of sizes) {
   summary[`ratio_vs_semhash_${tag}`] = semhash && num(semhash['docs_per_s']) ? Number((on.docs_per_s / num(semhash['docs_per_s'])!).toFixed(3)) : null;
   summary[`bytes_per_doc_${tag}`] = on.memory.estimated_bytes_per_doc;
   summary[`rss_bytes_per_doc_${tag}`] = on.memory.rss_bytes_per_doc;
+  summary[`changelog_bytes_per_doc_${tag}`] = on.changelog_bytes_per_doc;
   if (verified) summary[`decisions_changed_vs_scalar_${tag}`] = verified['changed'] as number;
   results.push({ n, online: on, online_1t: single, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
 }
