@@ -304,8 +304,9 @@ export class ClusterIndexStore implements StateStore {
       return;
     }
     const move = change.key.startsWith(MOVE_PREFIX);
-    const seq = Number(move ? change.key.slice(MOVE_PREFIX.length) : change.key);
-    if (change.key === '' || !Number.isInteger(seq) || seq < 0) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
+    const digits = move ? change.key.slice(MOVE_PREFIX.length) : change.key;
+    if (!/^\d+$/.test(digits)) throw new StoreError(this.name, `unknown changelog key ${change.key}`);
+    const seq = Number(digits);
     if (move) {
       if (change.value === null) this.moves.delete(seq);
       else this.moves.set(seq, decodeU32(this.name, change));
