@@ -11,10 +11,10 @@ type Values<O extends Options> = {
  * option, a missing value or a positional argument prints what was wrong and the usage, and exits 2
  * before any work starts (a benchmark can run for many minutes).
  */
-export function benchArgs<O extends Options>(usage: string, options: O, argv: readonly string[] = process.argv.slice(2)): Values<O> {
+export function benchArgs<O extends Options>(usage: string, options: O): Values<O> {
   let values: Record<string, unknown>;
   try {
-    values = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
+    values = parseArgs({ args: process.argv.slice(2), options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
   } catch (e) {
     fail(usage, (e as Error).message);
   }

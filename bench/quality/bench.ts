@@ -36,8 +36,9 @@ const batchSize = numberArg(USAGE, 'batch-size', args['batch-size'], { min: 1, i
 const targetRatio = numberArg(USAGE, 'target-ratio', args['target-ratio'], { min: 0 });
 if (!(targetRatio > 0 && targetRatio <= 1)) fail(USAGE, `--target-ratio must be in (0, 1], got ${targetRatio}`);
 const only = args.corpus.split(',').filter((s) => s.length > 0);
-const unknown = only.filter((name) => !corpora().some((c) => c.name === name));
-if (unknown.length) fail(USAGE, `no corpus ${unknown.join(', ')}; the corpora: ${corpora().map((c) => c.name).join(', ')}`);
+const corpusNames = corpora().map((c) => c.name);
+const unknown = only.filter((name) => !corpusNames.includes(name));
+if (unknown.length) fail(USAGE, `no corpus ${unknown.join(', ')}; the corpora: ${corpusNames.join(', ')}`);
 
 const tools = await openTools();
 const rows: (Agreement & { variant: string; ratio: number; seconds: number; embedded: number })[] = [];

@@ -56,7 +56,6 @@ const args = benchArgs(USAGE, {
   'ref-timeout': { type: 'string', default: '1800' }, 'no-one-thread': { type: 'boolean', default: false }, verify: { type: 'string', default: '0' },
   kernel: { type: 'string' }, 'hnsw-variant': { type: 'boolean', default: false },
 });
-const flag = (name: `--${keyof typeof args}`) => args[name.slice(2) as keyof typeof args] === true;
 const sizes = numberListArg(USAGE, 'sizes', args.sizes, { min: 1, integer: true }).concat(args['1m'] ? [1_000_000] : []);
 const BATCH = numberArg(USAGE, 'batch', args.batch, { min: 1, integer: true });
 const REF_TIMEOUT_S = numberArg(USAGE, 'ref-timeout', args['ref-timeout'], { min: 1 });
@@ -236,9 +235,9 @@ function tsBatch(vectors: Float32Array[]) {
 
 const num = (x: unknown) => (typeof x === 'number' ? x : null);
 
-console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${flag('--1m') ? '' : ' (add --1m for 1,000,000)'}`);
+console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${args['1m'] ? '' : ' (add --1m for 1,000,000)'}`);
 console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, selection kernel ${KERNEL ?? selectionKernel()}, ${THREADS} selection thread(s)`);
-const wantRefs = !flag('--no-faiss') || !flag('--no-semhash');
+const wantRefs = !args['no-faiss'] || !args['no-semhash'];
 const py = wantRefs ? venvPython() : undefined;
 if (wantRefs && !py) console.log('references unavailable (could not create the virtual environment)');
 const results: Record<string, unknown>[] = [];
@@ -248,7 +247,7 @@ for (const n of sizes) {
   const vectors = corpus(n);
   console.log(`\n${n.toLocaleString('en')} documents (generated in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
   const verify = n <= VERIFY_UP_TO;
-  const oneThread = THREADS > 1 && !flag('--no-one-thread');
+  const oneThread = THREADS > 1 && !args['no-one-thread'];
   const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify || oneThread });
   console.log(`  online  (k ${on.k}, ${on.kernel}, ${on.threads} thread${on.threads > 1 ? 's' : ''}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
   console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB; changelogs ${on.changelog_bytes_per_doc} B/doc`);
@@ -267,7 +266,7 @@ for (const n of sizes) {
     console.log(`  scalar reference path: ${ref.docs_per_s} docs/s; ${changed} of ${outcomes.length} decisions (with their evidence) differ from it`);
   }
   let graphs: Awaited<ReturnType<typeof online>>['figures'] | null = null;
-  if (flag('--hnsw-variant')) {
+  if (args['hnsw-variant']) {
     graphs = (await online(vectors, { exactBelow: 64 })).figures;
     console.log(`  online, HNSW from 64 documents a cluster: ${graphs.docs_per_s} docs/s overall | semantic ${graphs.semantic.docs_per_s} docs/s, ${graphs.semantic.dropped} dropped | ${graphs.memory.estimated_bytes_per_doc} B/doc held`);
   }
@@ -276,14 +275,14 @@ for (const n of sizes) {
   if (py) {
     const { file, dir } = writeVectors(vectors);
     try {
-      if (!flag('--no-faiss')) {
+      if (!args['no-faiss']) {
         for (const threads of FAISS_THREADS) {
           const r = reference(py, 'faiss_ref.py', file, ['--target-ratio', String(TARGET), '--seed', String(SEED), '--threads', String(threads)], threads);
           faiss[threads] = r;
           if (!('error' in r)) console.log(`  faiss   (k ${String(r['k'])}, ${threads} thread${threads > 1 ? 's' : ''}): ${String(r['docs_per_s'])} docs/s (${String(r['seconds_total'])} s: ${JSON.stringify(r['seconds'])}), SemDeDup kept ${String(r['dedup_kept'])}, kept ${String(r['kept'])}`);
         }
       }
-      if (!flag('--no-semhash')) {
+      if (!args['no-semhash']) {
         semhash = reference(py, 'semhash_ref.py', file, []);
         if (!('error' in semhash)) console.log(`  semhash (usearch, self-deduplication at cosine ${1 - EPSILON}): ${String(semhash['docs_per_s'])} docs/s (${String(semhash['seconds_total'])} s: ${JSON.stringify(semhash['seconds'])}), kept ${String(semhash['kept'])}`);
       }
