@@ -14,6 +14,7 @@
 // Prints figures, never fails on time; the last line is one JSON object of every figure.
 import { benchArgs, fail, numberArg, numberListArg } from '../args.js';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -147,6 +148,8 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   const proto = composePipeline([prototype!], hasher);
   const times = { semantic: [] as number[], prototype: [] as number[] };
   const outcomes: string[] = [];
+  /** Every decision with its evidence, hashed in order: two runs (two commits) decided alike when their digests are equal. */
+  const digest = createHash('sha256');
   /** Keys and values the stores' changelogs would carry (a changelog topic, or files): what a worker writes besides its decisions. */
   let changelogBytes = 0;
   for (let i = 0; i < n; i += BATCH, batchNo++) {
@@ -157,7 +160,11 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
     t = process.hrtime.bigint();
     const final = await proto.process(out);
     times.prototype.push(Number(process.hrtime.bigint() - t) / 1e9);
-    if (options.keepOutcomes) for (const item of final) outcomes.push(outcome(item));
+    for (const item of final) {
+      const o = outcome(item);
+      digest.update(o + '\n');
+      if (options.keepOutcomes) outcomes.push(o);
+    }
     for (const s of [...sem.stores, ...proto.stores]) for (const c of s.drainChanges()) changelogBytes += Buffer.byteLength(c.key) + (c.value?.length ?? 0);
     if (n >= 100_000 && batchNo % 50 === 0) process.stderr.write(`  ${i + BATCH} / ${n}\r`);
   }
@@ -178,6 +185,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
       indexed: index.size(), rss_mb: mb(after.rss),
     },
     changelog_bytes_per_doc: Math.round(changelogBytes / n),
+    decisions_digest: digest.digest('hex').slice(0, 16),
   };
   await sem.close();
   await proto.close();
@@ -241,7 +249,7 @@ const wantRefs = !args['no-faiss'] || !args['no-semhash'];
 const py = wantRefs ? venvPython() : undefined;
 if (wantRefs && !py) console.log('references unavailable (could not create the virtual environment)');
 const results: Record<string, unknown>[] = [];
-const summary: Record<string, number | null> = {};
+const summary: Record<string, number | string | null> = {};
 for (const n of sizes) {
   const t = process.hrtime.bigint();
   const vectors = corpus(n);
@@ -250,7 +258,7 @@ for (const n of sizes) {
   const oneThread = THREADS > 1 && !args['no-one-thread'];
   const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify || oneThread });
   console.log(`  online  (k ${on.k}, ${on.kernel}, ${on.threads} thread${on.threads > 1 ? 's' : ''}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
-  console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB; changelogs ${on.changelog_bytes_per_doc} B/doc`);
+  console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB; changelogs ${on.changelog_bytes_per_doc} B/doc; decisions digest ${on.decisions_digest}`);
   let single: { docs_per_s: number; changed: number } | null = null;
   if (oneThread) {
     // The same run on one thread: the threads' speed-up, and the same decisions (they must not depend on it).
@@ -312,6 +320,7 @@ for (const n of sizes) {
   summary[`bytes_per_doc_${tag}`] = on.memory.estimated_bytes_per_doc;
   summary[`rss_bytes_per_doc_${tag}`] = on.memory.rss_bytes_per_doc;
   summary[`changelog_bytes_per_doc_${tag}`] = on.changelog_bytes_per_doc;
+  summary[`decisions_digest_${tag}`] = on.decisions_digest;
   if (verified) summary[`decisions_changed_vs_scalar_${tag}`] = verified['changed'] as number;
   results.push({ n, online: on, online_1t: single, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
 }

@@ -33,6 +33,43 @@ for (const mode of ['simd', 'js'] as const) {
   });
 }
 
+for (const mode of ['simd', 'js'] as const) {
+  test(`RowMatrix (${mode}): rows and queries of any norm, near-ties closer than the int16 product can tell, 1,000-d: nearestTwo's answer bit for bit`, () => {
+    const rng = new Rng(5);
+    for (const [dim, k] of [[1000, 40], [7, 9]] as const) {
+      const rows = new Float32Array(k * dim);
+      // Norms from 0.001 to 100: the product scales rows by the largest, so the small ones lose digits.
+      for (let j = 0; j < k; j++) rows.set(gaussian(rng, dim).map((x) => x * 10 ** (j % 6 - 3) * 1.3), j * dim);
+      // Row 1 a hair away from row 0 (one value moved by a float32 step): the two are ordered by the scalar dot only.
+      rows.set(rows.subarray(0, dim), dim);
+      rows[dim + 3] = Math.fround(rows[dim + 3]! * (1 + 2 ** -20));
+      const queries = Array.from({ length: 90 }, (_, i) => gaussian(rng, dim).map((x) => x * 10 ** ((i % 5) - 2)));
+      queries.push(rows.slice(0, dim), rows.slice(dim, 2 * dim), rows.slice(5 * dim, 6 * dim).map((x) => x * 1e-30));
+      const m = new RowMatrix(mode);
+      m.load(rows, k, dim);
+      const got = m.nearestTwo(queries, 'both');
+      const none = m.nearestTwo(queries, 'none');
+      queries.forEach((q, i) => {
+        const want = nearestTwo(q, rows, k, dim);
+        assert.deepEqual([got.first[i], got.second[i], got.firstSimilarity[i], got.secondSimilarity[i]], [want.first, want.second, want.firstSimilarity, want.secondSimilarity], `query ${i}, ${dim}-d`);
+        assert.deepEqual([none.first[i], none.second[i]], [want.first, want.second], `query ${i}, ${dim}-d, no similarities`);
+      });
+    }
+  });
+}
+
+test('DotKernel.quantize16: nearest int16 of value · scale, saturated at ±32767 (both kernels)', () => {
+  for (const mode of ['simd', 'js'] as const) {
+    const k = new DotKernel(mode);
+    const src = k.alloc(16 * 4);
+    const dst = k.alloc(16 * 2);
+    const values = [0, 1, -1, 0.26, -0.26, 0.74, 1000, -1000, 32766.6, 0.1, -0.1, 5, -5, 2, 3, 4];
+    k.f32.set(values, src / 4);
+    k.quantize16(src, 16, dst, 40);
+    assert.deepEqual([...k.i16.slice(dst / 2, dst / 2 + 16)], values.map((x) => Math.max(-32767, Math.min(32767, Math.round(x * 40)))), mode);
+  }
+});
+
 test('RowMatrix: a query with NaN is decided by the scalar path, not dropped', () => {
   const rows = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
   const m = new RowMatrix('simd');

@@ -23,27 +23,46 @@
  *         for t = 0..3: a = v128.load $r_t+$p; acc_t += x·a; acc_{4+t} += y·a
  *       out[$i][$j+t] = hsum(acc_t); out[$i+1][$j+t] = hsum(acc_{4+t})
  *
+ * (func (export "gemm16") (param $qp $nq $r $nr $dimb $out $ldo i32)
+ *   ;; the same on int16 rows and queries ($dimb bytes, a multiple of 16): eight products a step
+ *   ;; summed in pairs into int32 lanes (i32x4.dot_i16x8_s), exact while |q|·|r| < 2³¹;
+ *   ;; out[i·$ldo + j] = float32(Σ q_i·r_j) (see RowMatrix for the scales and the error bound)
+ *
  * (func (export "scan") (param $row $n $second $idx i32) (param $slack $floorMin f32) (result i32)
  *   ;; the indices of the values of row[0..n) at or above max((second ? a2 : a1) − slack, floorMin),
  *   ;; with a1 ≥ a2 the two largest values, written to $idx; returns how many
  *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)
  *   for j: if row[j] ≥ floor: idx[count++] = j)
  *
+ * (func (export "quantize16") (param $src $n $dst i32) (param $scale f32)
+ *   ;; dst[i] = int16(nearest(float32(src[i] · scale))), saturated at ±32767, for i < $n (a multiple of 8)
+ *
  * (func (export "sumsq") (param $v $dimb i32) (result f32)   ;; Σ v_i² in float32, four lanes
  */
 import { assembleModule, F32, I32, instantiate, op, sharedMemory, simdModule, V128, type WasmFunction, type WasmMemory } from './wasm-asm.js';
-import { gemmPool, type GemmPool } from './parallel.js';
+import { gemmPool, type GemmFn, type GemmPool } from './parallel.js';
 
 const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
 const X = 19, Y = 20, AV = 21, ACC = 22;
 
-/** The loop over the rows for one pair of queries (or, with `pair` false, the last single one). */
-function rowLoop(pair: boolean): number[] {
+/**
+ * The loop over the rows for one pair of queries (or, with `pair` false, the last single one). With
+ * `int16`, rows and queries are int16 and each step is eight multiply-adds a lane pair
+ * (i32x4.dot_i16x8_s) into int32 accumulators, written out converted to float32 (gemm16).
+ */
+function rowLoop(pair: boolean, int16: boolean): number[] {
   const t4 = [0, 1, 2, 3];
+  const lane = int16 ? op.i32x4extractLane : op.f32x4extractLane;
+  const add = int16 ? op.i32add : op.f32add;
   const hsum = (acc: number) => [
-    ...op.get(acc), ...op.f32x4extractLane(0), ...op.get(acc), ...op.f32x4extractLane(1), ...op.f32add,
-    ...op.get(acc), ...op.f32x4extractLane(2), ...op.get(acc), ...op.f32x4extractLane(3), ...op.f32add, ...op.f32add,
+    ...op.get(acc), ...lane(0), ...op.get(acc), ...lane(1), ...add,
+    ...op.get(acc), ...lane(2), ...op.get(acc), ...lane(3), ...add, ...add,
+    ...(int16 ? op.f32convertI32S : []),
+  ];
+  // acc += x·a, lane-wise (float32: rounded product, then sum; int16: exact pair sums).
+  const madd = (acc: number, x: number) => [
+    ...op.get(acc), ...op.get(x), ...op.get(AV), ...(int16 ? [...op.i32x4dotI16x8S, ...op.i32x4add] : [...op.f32x4mul, ...op.f32x4add]), ...op.set(acc),
   ];
   // One step: 16 bytes of both queries against the four rows. (Unrolling this twice, with
   // immediate load offsets, measured no faster on V8 11.)
@@ -52,8 +71,8 @@ function rowLoop(pair: boolean): number[] {
     ...(pair ? [...op.get(QB), ...op.get(P), ...op.i32add, ...op.v128load(offset), ...op.set(Y)] : []),
     ...t4.flatMap((t) => [
       ...op.get(R0 + t), ...op.get(P), ...op.i32add, ...op.v128load(offset), ...op.set(AV),
-      ...op.get(ACC + t), ...op.get(X), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + t),
-      ...(pair ? [...op.get(ACC + 4 + t), ...op.get(Y), ...op.get(AV), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC + 4 + t)] : []),
+      ...madd(ACC + t, X),
+      ...(pair ? madd(ACC + 4 + t, Y) : []),
     ]),
   ];
   return [
@@ -79,7 +98,7 @@ function rowLoop(pair: boolean): number[] {
   ];
 }
 
-function gemmBody(): number[] {
+function gemmBody(int16: boolean): number[] {
   return [
     ...op.get(LDO), ...op.i32const(2), ...op.i32shl, ...op.set(LDOB),
     ...op.i32const(0), ...op.set(I),
@@ -89,7 +108,7 @@ function gemmBody(): number[] {
     ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.tee(QA), ...op.i32load(4), ...op.set(QB),
     ...op.get(QA), ...op.i32load(0), ...op.set(QA),
     ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.tee(OA), ...op.get(LDOB), ...op.i32add, ...op.set(OB),
-    ...rowLoop(true),
+    ...rowLoop(true, int16),
     ...op.get(I), ...op.i32const(2), ...op.i32add, ...op.set(I),
     ...op.br(0), ...op.end, ...op.end,
     // The last query of an odd count, alone.
@@ -97,7 +116,7 @@ function gemmBody(): number[] {
     ...op.get(I), ...op.get(NQ), ...op.i32geU, ...op.brIf(0),
     ...op.get(QP), ...op.get(I), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.i32load(0), ...op.set(QA),
     ...op.get(OUT), ...op.get(I), ...op.get(LDOB), ...op.i32mul, ...op.i32add, ...op.set(OA),
-    ...rowLoop(false),
+    ...rowLoop(false, int16),
     ...op.end,
   ];
 }
@@ -134,6 +153,24 @@ function scanBody(): number[] {
   ];
 }
 
+/** quantize16: int16 of float32 values · scale, rounded to nearest, saturated at ±32767, eight a step. */
+function quantizeBody(): number[] {
+  const SRC = 0, N = 1, DST = 2, SC = 3, Q = 4, E = 5, A = 6, B = 7, S = 8;
+  const scaled = (offset: number) => [...op.get(Q), ...op.v128load(offset), ...op.get(S), ...op.f32x4mul, ...op.f32x4nearest, ...op.i32x4truncSatF32x4S];
+  return [
+    ...op.get(SC), ...op.f32x4splat, ...op.set(S),
+    ...op.get(SRC), ...op.set(Q), ...op.get(SRC), ...op.get(N), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(E),
+    ...op.block, ...op.loop,
+    ...op.get(Q), ...op.get(E), ...op.i32geU, ...op.brIf(1),
+    ...scaled(0), ...op.set(A), ...scaled(16), ...op.set(B),
+    // Saturated to ±32767, never -32768: two products of -32768² would overflow an int32 lane of dot_i16x8.
+    ...op.get(DST), ...op.get(A), ...op.get(B), ...op.i16x8narrowI32x4S, ...op.v128const([0, 1, 2, 3, 4, 5, 6, 7].flatMap(() => [0x01, 0x80])), ...op.i16x8maxS, ...op.v128store(),
+    ...op.get(Q), ...op.i32const(32), ...op.i32add, ...op.set(Q),
+    ...op.get(DST), ...op.i32const(16), ...op.i32add, ...op.set(DST),
+    ...op.br(0), ...op.end, ...op.end,
+  ];
+}
+
 function sumsqBody(): number[] {
   const V = 0, DB = 1, Q = 2, E = 3, ACC1 = 4, X1 = 5;
   return [
@@ -150,9 +187,11 @@ function sumsqBody(): number[] {
 }
 
 const functions = (): WasmFunction[] => [
-  { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody() },
+  { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody(false) },
+  { name: 'gemm16', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody(true) },
   { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
   { name: 'sumsq', params: 2, result: F32, locals: [[2, I32], [2, V128]], body: sumsqBody() },
+  { name: 'quantize16', params: 4, paramTypes: [I32, I32, I32, F32], locals: [[2, I32], [3, V128]], body: quantizeBody() },
 ];
 const assemble = () => assembleModule(functions());
 
@@ -212,12 +251,15 @@ const PAGE_BYTES = 65536;
 export class DotKernel {
   readonly simd: boolean;
   private readonly memory: WasmMemory;
-  private readonly wasmGemm: ((qp: number, nq: number, r: number, nr: number, dimb: number, out: number, ldo: number) => void) | undefined;
+  private readonly wasmGemm: GemmFn | undefined;
+  private readonly wasmGemm16: GemmFn | undefined;
   private readonly wasmSumsq: ((v: number, dimb: number) => number) | undefined;
+  private readonly wasmQuantize: ((src: number, n: number, dst: number, scale: number) => void) | undefined;
   private readonly wasmScan: ((row: number, n: number, second: number, idx: number, slack: number, floorMin: number) => number) | undefined;
   private top = 1024;
   private f32View: Float32Array;
   private i32View: Int32Array;
+  private i16View: Int16Array;
   private viewOf: ArrayBuffer;
 
   /** With several selection threads: the pool its products are shared with, and its memory's id there. */
@@ -228,11 +270,13 @@ export class DotKernel {
     const pool = mode === 'simd' ? gemmPool() : undefined;
     const module = mode === 'simd' ? (pool ? sharedDotModule() : simdModule('dot', assemble)) : null;
     if (module) {
-      const e = instantiate(module, pool ? sharedMemory() : undefined) as unknown as { memory: WasmMemory; gemm: DotKernel['wasmGemm']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
+      const e = instantiate(module, pool ? sharedMemory() : undefined) as unknown as { memory: WasmMemory; gemm: GemmFn; gemm16: GemmFn; quantize16: DotKernel['wasmQuantize']; scan: DotKernel['wasmScan']; sumsq: DotKernel['wasmSumsq'] };
       this.memory = e.memory;
       this.pool = pool;
       if (pool) this.poolId = pool.register(e.memory, this);
       this.wasmGemm = e.gemm;
+      this.wasmGemm16 = e.gemm16;
+      this.wasmQuantize = e.quantize16;
       this.wasmScan = e.scan;
       this.wasmSumsq = e.sumsq;
     } else {
@@ -248,6 +292,8 @@ export class DotKernel {
         },
       };
       this.wasmGemm = undefined;
+      this.wasmGemm16 = undefined;
+      this.wasmQuantize = undefined;
       this.wasmScan = undefined;
       this.wasmSumsq = undefined;
       this.pool = undefined;
@@ -256,6 +302,7 @@ export class DotKernel {
     this.viewOf = this.memory.buffer;
     this.f32View = new Float32Array(this.viewOf);
     this.i32View = new Int32Array(this.viewOf);
+    this.i16View = new Int16Array(this.viewOf);
   }
 
   /**
@@ -305,26 +352,59 @@ export class DotKernel {
     return this.i32View;
   }
 
+  /** An int16 view of the whole memory (index = address / 2). */
+  get i16(): Int16Array {
+    this.refresh();
+    return this.i16View;
+  }
+
   /**
    * out[i·ldo + j] ≈ q_i · r_j for the `nq` queries whose addresses are the int32 values at `qp`,
    * and `nr` (a multiple of 4) consecutive rows of `strideBytes` (a multiple of 16) from `r`.
    */
   gemm(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
-    if (this.wasmGemm) {
-      if (this.pool) this.pool.gemm(this.poolId, this.wasmGemm, qp, nq, r, nr, strideBytes, out, ldo);
-      else this.wasmGemm(qp, nq, r, nr, strideBytes, out, ldo);
+    this.product(false, qp, nq, r, nr, strideBytes, out, ldo);
+  }
+
+  /**
+   * `gemm` on int16 queries and rows (`strideBytes` of int16 values): out[i·ldo + j] = float32 of
+   * the exact integer Σ q_i·r_j, which must stay below 2³¹ in magnitude (RowMatrix scales for it).
+   */
+  gemm16(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
+    this.product(true, qp, nq, r, nr, strideBytes, out, ldo);
+  }
+
+  /**
+   * int16 of the `n` (a multiple of 8) float32 values at `src` times `scale`, to `dst` (both
+   * 16-aligned; they may be the same address): each within ½ + 2⁻²⁴·|value·scale| of the scaled
+   * value (the product is rounded to float32 first), saturated to ±32767.
+   */
+  quantize16(src: number, n: number, dst: number, scale: number): void {
+    if (this.wasmQuantize) return this.wasmQuantize(src, n, dst, scale);
+    const f = this.f32;
+    const v = this.i16;
+    for (let i = 0; i < n; i++) v[(dst >> 1) + i] = Math.max(-32767, Math.min(32767, Math.round(f[(src >> 2) + i]! * scale)));
+  }
+
+  private product(int16: boolean, qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
+    const wasm = int16 ? this.wasmGemm16 : this.wasmGemm;
+    if (wasm) {
+      if (this.pool) this.pool.gemm(this.poolId, int16, wasm, qp, nq, r, nr, strideBytes, out, ldo);
+      else wasm(qp, nq, r, nr, strideBytes, out, ldo);
       return;
     }
     const f = this.f32;
     const a = this.i32;
-    const stride = strideBytes >> 2;
+    const v = int16 ? this.i16 : f;
+    const shift = int16 ? 1 : 2;
+    const stride = strideBytes >> shift;
     for (let i = 0; i < nq; i++) {
-      const q = a[(qp >> 2) + i]! >> 2;
+      const q = a[(qp >> 2) + i]! >> shift;
       const o = (out >> 2) + i * ldo;
       for (let j = 0; j < nr; j++) {
-        const rr = (r >> 2) + j * stride;
+        const rr = (r >> shift) + j * stride;
         let s = 0;
-        for (let d = 0; d < stride; d++) s += f[q + d]! * f[rr + d]!;
+        for (let d = 0; d < stride; d++) s += v[q + d]! * v[rr + d]!;
         f[o + j] = s;
       }
     }
@@ -374,6 +454,7 @@ export class DotKernel {
       this.viewOf = this.memory.buffer;
       this.f32View = new Float32Array(this.viewOf);
       this.i32View = new Int32Array(this.viewOf);
+      this.i16View = new Int16Array(this.viewOf);
     }
   }
 }

@@ -15,7 +15,7 @@ const { ctrl: buffer, port } = workerData as { ctrl: SharedArrayBuffer; port: Me
 const ctrl = new Int32Array(buffer);
 const module = sharedDotModule();
 if (!module) throw new Error('the selection kernel pool needs WebAssembly SIMD');
-const kernels = new Map<number, { gemm: GemmFn; memory: WasmMemory }>();
+const kernels = new Map<number, { gemm: GemmFn; gemm16: GemmFn; memory: WasmMemory }>();
 
 // This thread allocates almost nothing, so its heap is rarely collected, and the memories it has
 // let go (dropped kernels) would stay mapped until it is: it collects itself once they add up.
@@ -30,7 +30,10 @@ function drain(): void {
     if ('drop' in msg) {
       droppedBytes += kernels.get(msg.drop)?.memory.buffer.byteLength ?? 0;
       kernels.delete(msg.drop);
-    } else kernels.set(msg.id, { gemm: (instantiate(module!, msg.memory) as unknown as { gemm: GemmFn }).gemm, memory: msg.memory });
+    } else {
+      const e = instantiate(module!, msg.memory) as unknown as { gemm: GemmFn; gemm16: GemmFn };
+      kernels.set(msg.id, { gemm: e.gemm, gemm16: e.gemm16, memory: msg.memory });
+    }
   }
   if (droppedBytes > COLLECT_BYTES) {
     droppedBytes = 0;
@@ -38,12 +41,12 @@ function drain(): void {
   }
 }
 
-/** The kernel on memory `id`: posted before any job names it, so it is on the port by now. */
-function kernel(id: number): GemmFn {
+/** The kernel on memory `id` (its gemm16 with `int16`): posted before any job names it, so it is on the port by now. */
+function kernel(id: number, int16: boolean): GemmFn {
   for (;;) {
     drain();
     const k = kernels.get(id);
-    if (k) return k.gemm;
+    if (k) return int16 ? k.gemm16 : k.gemm;
     Atomics.wait(ctrl, CTRL.sleep, 0, 1); // a millisecond
   }
 }
@@ -55,7 +58,7 @@ for (;;) {
   Atomics.wait(ctrl, CTRL.gen, gen);
   gen = Atomics.load(ctrl, CTRL.gen);
   for (let c; (c = claim(ctrl)) >= 0;) {
-    runChunk(ctrl, kernel(ctrl[CTRL.id]!), c);
+    runChunk(ctrl, kernel(ctrl[CTRL.id]!, ctrl[CTRL.int16] === 1), c);
     Atomics.add(ctrl, CTRL.byWorkers, 1);
     Atomics.add(ctrl, CTRL.done, 1);
     Atomics.notify(ctrl, CTRL.done);

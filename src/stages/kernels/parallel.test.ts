@@ -61,6 +61,35 @@ test('the pool\'s products equal the calling thread\'s, bit for bit: chunks of q
   setSelectionThreads(undefined);
 });
 
+test('the pool\'s int16 products (gemm16) are the exact integer sums, as on the calling thread, split by queries and by rows', () => {
+  setSelectionThreads(3);
+  try {
+    const k = new DotKernel('simd');
+    const rng = new Rng(11);
+    for (const [nq, nr, dim] of [[301, 64, 384], [2, 8192, 64]] as const) {
+      const rows = k.alloc(nr * dim * 2);
+      const queries = k.alloc(nq * dim * 2);
+      const pointers = k.alloc(nq * 4);
+      const out = k.alloc(nq * nr * 4);
+      // Values up to ±200: every sum below 2^24, so its float32 is the integer itself.
+      const v = k.i16;
+      for (let i = 0; i < (nr + nq) * dim; i++) v[rows / 2 + i] = Math.floor(rng.next() * 401) - 200;
+      for (let i = 0; i < nq; i++) k.i32[pointers / 4 + i] = queries + i * dim * 2;
+      k.gemm16(pointers, nq, rows, nr, dim * 2, out, nr);
+      const w = k.i16;
+      for (let i = 0; i < nq; i += 37) {
+        for (let j = 0; j < nr; j += 13) {
+          let exact = 0;
+          for (let d = 0; d < dim; d++) exact += w[queries / 2 + i * dim + d]! * w[rows / 2 + j * dim + d]!;
+          assert.equal(k.f32[out / 4 + i * nr + j], exact, `${nq} × ${nr}: query ${i}, row ${j}`);
+        }
+      }
+    }
+  } finally {
+    setSelectionThreads(undefined);
+  }
+});
+
 test('claim: chunks of the open job once each, then none; a claim on another job\'s counter is refused', () => {
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
   Atomics.store(ctrl, CTRL.gen, 5);

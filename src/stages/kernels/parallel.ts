@@ -19,8 +19,8 @@ import type { WasmMemory } from './wasm-asm.js';
 
 export type GemmFn = (qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number) => void;
 
-/** Slots of the control block (Int32Array over a SharedArrayBuffer); `sleep` is never written (a timed wait on it is a sleep); `byWorkers` counts the chunks workers computed. */
-export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, size: 16 } as const;
+/** Slots of the control block (Int32Array over a SharedArrayBuffer); `sleep` is never written (a timed wait on it is a sleep); `byWorkers` counts the chunks workers computed; `int16`: the job is a gemm16. */
+export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, int16: 16, size: 17 } as const;
 
 /**
  * Takes the next chunk of the job in `ctrl`: its number, or -1 when there is none. `next` holds
@@ -105,8 +105,8 @@ export class GemmPool {
     for (const p of this.ports) p.postMessage({ drop: id });
   }
 
-  /** `local` (this thread's kernel on the memory `id`) computes what it takes; returns when every chunk is done. */
-  gemm(id: number, local: GemmFn, qp: number, nq: number, r: number, nr: number, sb: number, out: number, ldo: number): void {
+  /** `local` (this thread's kernel on the memory `id`: its gemm, or gemm16 with `int16`) computes what it takes; returns when every chunk is done. */
+  gemm(id: number, int16: boolean, local: GemmFn, qp: number, nq: number, r: number, nr: number, sb: number, out: number, ldo: number): void {
     const macs = nq * nr * (sb >> 2);
     const t = this.threads;
     const byQuery = nq >= 4 * t;
@@ -119,7 +119,7 @@ export class GemmPool {
     // parameters, then the counter of the new generation, then the wake-up.
     const gen = (Atomics.load(c, CTRL.gen) + 1) & 0x7fff;
     Atomics.store(c, CTRL.gen, gen);
-    c[CTRL.per] = per; c[CTRL.byQuery] = byQuery ? 1 : 0; c[CTRL.id] = id;
+    c[CTRL.per] = per; c[CTRL.byQuery] = byQuery ? 1 : 0; c[CTRL.id] = id; c[CTRL.int16] = int16 ? 1 : 0;
     c[CTRL.qp] = qp; c[CTRL.nq] = nq; c[CTRL.r] = r; c[CTRL.nr] = nr; c[CTRL.sb] = sb; c[CTRL.out] = out; c[CTRL.ldo] = ldo;
     Atomics.store(c, CTRL.done, 0);
     Atomics.store(c, CTRL.total, total);
