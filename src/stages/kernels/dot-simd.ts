@@ -123,23 +123,57 @@ function gemmBody(int16: boolean): number[] {
 
 // scan: parameters and locals, by index.
 const ROW = 0, SN = 1, SECOND = 2, IDX = 3, SLACK = 4, FLOORMIN = 5;
-const SP = 6, SEND = 7, SJ = 8, CNT = 9, A1 = 10, A2 = 11, SX = 12, FLOOR = 13;
+const SP = 6, SEND = 7, SJ = 8, CNT = 9, SEND4 = 10, MASK = 11, A1 = 12, A2 = 13, SX = 14, FLOOR = 15, VA1 = 16, VA2 = 17, VX = 18;
 
+/**
+ * The two largest values four lanes at a time (each lane's top two, then the eight folded, then
+ * the tail: the same two values as one pass in order), and the indices at or above the floor from
+ * a lane mask per four values (most groups have none).
+ */
 function scanBody(): number[] {
-  return [
-    ...op.f32const(-Infinity), ...op.set(A1), ...op.f32const(-Infinity), ...op.set(A2),
-    ...op.get(ROW), ...op.set(SP),
-    ...op.get(ROW), ...op.get(SN), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(SEND),
-    ...op.block, ...op.loop,
-    ...op.get(SP), ...op.get(SEND), ...op.i32geU, ...op.brIf(1),
-    ...op.get(SP), ...op.f32load(), ...op.set(SX),
+  // a2 = max(a2, min(a1, x)); a1 = max(a1, x), for the f32 on the stack top (kept in SX).
+  const fold = [
+    ...op.set(SX),
     ...op.get(A2), ...op.get(A1), ...op.get(SX), ...op.f32min, ...op.f32max, ...op.set(A2),
     ...op.get(A1), ...op.get(SX), ...op.f32max, ...op.set(A1),
+  ];
+  const store = (lane: number) => [
+    ...op.get(MASK), ...op.i32const(1 << lane), ...op.i32and, ...op.if,
+    ...op.get(IDX), ...op.get(CNT), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.get(SJ), ...op.i32const(lane), ...op.i32add, ...op.i32store(),
+    ...op.get(CNT), ...op.i32const(1), ...op.i32add, ...op.set(CNT),
+    ...op.end,
+  ];
+  return [
+    ...op.f32const(-Infinity), ...op.f32x4splat, ...op.set(VA1), ...op.get(VA1), ...op.set(VA2),
+    ...op.get(ROW), ...op.set(SP),
+    ...op.get(ROW), ...op.get(SN), ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(SEND),
+    ...op.get(ROW), ...op.get(SN), ...op.i32const(-4), ...op.i32and, ...op.i32const(2), ...op.i32shl, ...op.i32add, ...op.set(SEND4),
+    ...op.block, ...op.loop,
+    ...op.get(SP), ...op.get(SEND4), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.v128load(), ...op.set(VX),
+    ...op.get(VA2), ...op.get(VA1), ...op.get(VX), ...op.f32x4min, ...op.f32x4max, ...op.set(VA2),
+    ...op.get(VA1), ...op.get(VX), ...op.f32x4max, ...op.set(VA1),
+    ...op.get(SP), ...op.i32const(16), ...op.i32add, ...op.set(SP),
+    ...op.br(0), ...op.end, ...op.end,
+    ...op.f32const(-Infinity), ...op.set(A1), ...op.f32const(-Infinity), ...op.set(A2),
+    ...[0, 1, 2, 3].flatMap((l) => [...op.get(VA1), ...op.f32x4extractLane(l), ...fold, ...op.get(VA2), ...op.f32x4extractLane(l), ...fold]),
+    ...op.block, ...op.loop,
+    ...op.get(SP), ...op.get(SEND), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.f32load(), ...fold,
     ...op.get(SP), ...op.i32const(4), ...op.i32add, ...op.set(SP),
     ...op.br(0), ...op.end, ...op.end,
     // floor = max((second ? a2 : a1) − slack, floorMin)
     ...op.get(A2), ...op.get(A1), ...op.get(SECOND), 0x1b, ...op.get(SLACK), ...op.f32sub, ...op.get(FLOORMIN), ...op.f32max, ...op.set(FLOOR),
+    ...op.get(FLOOR), ...op.f32x4splat, ...op.set(VX),
     ...op.i32const(0), ...op.set(CNT), ...op.i32const(0), ...op.set(SJ), ...op.get(ROW), ...op.set(SP),
+    ...op.block, ...op.loop,
+    ...op.get(SP), ...op.get(SEND4), ...op.i32geU, ...op.brIf(1),
+    ...op.get(SP), ...op.v128load(), ...op.get(VX), ...op.f32x4ge, ...op.i32x4bitmask, ...op.tee(MASK), ...op.if,
+    ...[0, 1, 2, 3].flatMap(store),
+    ...op.end,
+    ...op.get(SP), ...op.i32const(16), ...op.i32add, ...op.set(SP),
+    ...op.get(SJ), ...op.i32const(4), ...op.i32add, ...op.set(SJ),
+    ...op.br(0), ...op.end, ...op.end,
     ...op.block, ...op.loop,
     ...op.get(SJ), ...op.get(SN), ...op.i32geU, ...op.brIf(1),
     ...op.get(SP), ...op.f32load(), ...op.get(FLOOR), ...op.f32ge, ...op.if,
@@ -189,7 +223,7 @@ function sumsqBody(): number[] {
 const functions = (): WasmFunction[] => [
   { name: 'gemm', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody(false) },
   { name: 'gemm16', params: 7, locals: [[12, I32], [11, V128]], body: gemmBody(true) },
-  { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[4, I32], [4, F32]], body: scanBody() },
+  { name: 'scan', params: 6, paramTypes: [I32, I32, I32, I32, F32, F32], result: I32, locals: [[6, I32], [4, F32], [3, V128]], body: scanBody() },
   { name: 'sumsq', params: 2, result: F32, locals: [[2, I32], [2, V128]], body: sumsqBody() },
   { name: 'quantize16', params: 4, paramTypes: [I32, I32, I32, F32], locals: [[2, I32], [3, V128]], body: quantizeBody() },
 ];
@@ -383,7 +417,8 @@ export class DotKernel {
     if (this.wasmQuantize) return this.wasmQuantize(src, n, dst, scale);
     const f = this.f32;
     const v = this.i16;
-    for (let i = 0; i < n; i++) v[(dst >> 1) + i] = Math.max(-32767, Math.min(32767, Math.round(f[(src >> 2) + i]! * scale)));
+    const sc = Math.fround(scale);
+    for (let i = 0; i < n; i++) v[(dst >> 1) + i] = Math.max(-32767, Math.min(32767, Math.round(Math.fround(f[(src >> 2) + i]! * sc))));
   }
 
   private product(int16: boolean, qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
