@@ -201,7 +201,14 @@ test('OnlineCentroids: refitGrowth 0 fits once, on the first batch; a follower r
   const follower = new OnlineCentroids(new CentroidStore('c2', 'hash'), m.warmup, { ...m.options, seed: 77 });
   const first = m.begin(vs.slice(0, 100));
   assert.ok(first.reseeded);
-  assert.equal(follower.follow(first, vs.slice(0, 100)), first);
+  const followed = follower.follow(first, vs.slice(0, 100));
+  assert.equal(followed.reseeded?.sample, first.reseeded.sample, 'the leader\'s sample');
+  assert.equal(followed.reseeded?.weight, first.reseeded.weight);
+  // Each fit's own assignment of the sample: what its store answers for the sample (prototype uses it instead of assigning again).
+  for (const [c, start] of [[m, first], [follower, followed]] as const) {
+    assert.deepEqual(start.reseeded!.assignment, c.centroids.assignBatch(start.reseeded!.sample, 'none').first, c.centroids.name);
+  }
+  assert.notDeepEqual(followed.reseeded?.assignment, first.reseeded.assignment, 'another clustering, other rows');
   assert.equal(follower.centroids.k, 4);
   assert.notDeepEqual(follower.centroids.centroids, m.centroids.centroids, 'another seed');
   m.end(vs.slice(0, 100), assignAll(m, vs.slice(0, 100)), 1);

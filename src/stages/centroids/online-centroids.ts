@@ -25,8 +25,12 @@ export interface CentroidOptions {
 
 /** What the start of a batch did to the centroids. */
 export interface BatchStart {
-  /** Set when the centroids were (re)fitted on the sample, which holds this batch: stages re-file what they keep per cluster. */
-  readonly reseeded?: { readonly sample: readonly Float32Array[]; readonly weight: number };
+  /**
+   * Set when the centroids were (re)fitted on the sample, which holds this batch: stages re-file
+   * what they keep per cluster. `assignment[i]` is sample[i]'s centroid in the fitted version (the
+   * fit's last assignment: what `assignBatch` would answer, so stages need not assign the sample again).
+   */
+  readonly reseeded?: { readonly sample: readonly Float32Array[]; readonly weight: number; readonly assignment: Int32Array };
 }
 
 /** What one batch did to the centroids. */
@@ -84,10 +88,10 @@ export class OnlineCentroids {
     if (this.centroids.ready && !this.refitDue()) return {};
     const sample = w.sample;
     const weight = w.seen / sample.length;
-    this.fit(sample, this.clustersFor(sample.length), weight);
+    const assignment = this.fit(sample, this.clustersFor(sample.length), weight);
     w.markFitted();
     this.fittedOn = vectors;
-    return { reseeded: { sample, weight } };
+    return { reseeded: { sample, weight, assignment } };
   }
 
   /**
@@ -98,9 +102,9 @@ export class OnlineCentroids {
     this.fittedOn = undefined;
     if (vectors.length === 0 || !leader.reseeded) return {};
     const { sample, weight } = leader.reseeded;
-    this.fit(sample, this.clustersFor(sample.length), weight);
+    const assignment = this.fit(sample, this.clustersFor(sample.length), weight);
     this.fittedOn = vectors;
-    return leader;
+    return { reseeded: { sample, weight, assignment } };
   }
 
   /**
@@ -129,12 +133,14 @@ export class OnlineCentroids {
     return { usedVersion, version: this.centroids.version };
   }
 
-  private fit(points: readonly Float32Array[], k: number, weight: number): void {
+  /** Fits on `points` and installs the result; returns each point's centroid in it. */
+  private fit(points: readonly Float32Array[], k: number, weight: number): Int32Array {
     const rng = new Rng(subSeed(this.options.seed, this.centroids.version + 1));
     // Warm: from the current centroids (k-means++ adds the clusters a grown k asks for).
     const warm = (this.options.warmRefit ?? 0) > 0 && this.centroids.ready && this.centroids.k <= k && this.centroids.dim === points[0]!.length;
     const fit = sphericalKMeans(points, k, warm ? { iterations: this.options.warmRefit!, rng, init: this.centroids.centroids } : { iterations: this.options.iterations, rng });
     this.centroids.replace(fit.centroids, fit.counts.map((c) => c * weight), fit.dim);
+    return fit.assignment;
   }
 
   private update(vectors: readonly Float32Array[], assignment: ArrayLike<number>): void {

@@ -7,7 +7,7 @@ import { CentroidStore } from '../centroids/centroid-store.js';
 import { OnlineCentroids, type BatchStart } from '../centroids/online-centroids.js';
 import { centroidOptionsShape, resolveCentroidOptions } from '../centroids/options.js';
 import { WarmupStore } from '../centroids/warmup-store.js';
-import { subSeed } from '../centroids/vectors.js';
+import { dot, subSeed } from '../centroids/vectors.js';
 import { vectorOf } from '../semantic/semantic.js';
 import { paramsHash, type Hasher } from '../text/hash.js';
 import type { StageDefinition } from '../stage.js';
@@ -169,19 +169,28 @@ function judge(centroids: OnlineCentroids, start: BatchStart, sketches: SketchSt
   const distance = new Float64Array(n);
   if (n > 0) {
     if (options.halfLife > 0) sketches.tick(n / options.halfLife);
+    // Assigned by the fit (on a refit: the sample, which may hold some of this batch) or by the store.
+    let fitted: Map<Float32Array, number> | undefined;
     if (start.reseeded) {
       // The clusters changed meaning: rebuild the sketches from the sample, less this batch (added below).
       sketches.clear();
+      const { sample, weight, assignment: fit } = start.reseeded;
+      fitted = new Map(sample.map((v, i) => [v, fit[i]!]));
       const current = new Set(vectors);
-      const rest = start.reseeded.sample.filter((v) => !current.has(v));
-      const old = store.assignBatch(rest, 'first');
-      for (let i = 0; i < rest.length; i++) sketches.add(old.first[i]!, Math.max(0, 1 - old.firstSimilarity[i]!), start.reseeded.weight);
+      sample.forEach((v, i) => {
+        if (!current.has(v)) sketches.add(fit[i]!, Math.max(0, 1 - dot(v, store.centroids, fit[i]! * store.dim)), weight);
+      });
     }
-    const near = store.assignBatch(vectors, 'first');
-    for (let i = 0; i < n; i++) {
-      assignment[i] = near.first[i]!;
-      distance[i] = Math.max(0, 1 - near.firstSimilarity[i]!);
-      sketches.add(near.first[i]!, distance[i]!);
+    const rest = fitted ? vectors.filter((v) => !fitted.has(v)) : vectors;
+    const near = rest.length > 0 ? store.assignBatch(rest, 'first') : undefined;
+    for (let i = 0, r = 0; i < n; i++) {
+      const v = vectors[i]!;
+      const known = fitted?.get(v);
+      // The similarity `assignBatch` reports: the scalar dot with the nearest row.
+      const [c, sim] = known !== undefined ? [known, dot(v, store.centroids, known * store.dim)] : [near!.first[r]!, near!.firstSimilarity[r++]!];
+      assignment[i] = c;
+      distance[i] = Math.max(0, 1 - sim);
+      sketches.add(c, distance[i]!);
     }
   }
   const sketchOf = (cluster: number): HistogramSketch => {
