@@ -164,7 +164,15 @@ export class Task {
       const poison = judgeItems(travelling.map((t) => t.item), `${this.sub.input.topic}[${this.partition}] offsets ${first ?? '-'}-${records.at(-1)?.offset ?? '-'}`, this.ctx.poisonGuard);
       if (poison) throw new FatalRunError(`${poison}. Nothing of this window was committed: fix the option and run again under the same application id`);
     }
-    const { items, stageSeconds } = await this.pipeline.processTimed(travelling.map((t) => t.item));
+    // Batch-sensitive stages decide chunk by chunk: a release of several chunks (watermarks that came late) is not one bigger batch.
+    const items: Item[] = [];
+    const perBatch: StageSeconds[][] = [];
+    for (const batch of this.batches(travelling)) {
+      const r = await this.pipeline.processTimed(batch.map((t) => t.item));
+      items.push(...r.items);
+      perBatch.push(r.stageSeconds);
+    }
+    const stageSeconds = perBatch.length === 1 ? perBatch[0]! : sumStageSeconds(perBatch);
     const out = this.route(travelling, items);
     if (this.ctx.nextOrdered && this.sub.next) {
       const wm = this.watermarkAfter(records);
@@ -237,10 +245,27 @@ export class Task {
       } else direct.push(decodeEnvelope(m.value, direct.length));
     }
     if (!this.reorder) return direct;
-    // While a stage holds (its warm-up), its first documents leave together.
+    return this.reorder.release(this.firstChunk()).map((b, seq) => decodeEnvelope(b.value, seq));
+  }
+
+  /** The release unit of an ordered task's windowed stages: the window, or while a stage holds (its warm-up) the hold rounded up to windows, whose documents leave together. */
+  private firstChunk(): number | undefined {
     const hold = this.chunk ? warmupHold(this.pipeline.stages) : 0;
-    const chunk = this.chunk && hold > this.chunk ? Math.ceil(hold / this.chunk) * this.chunk : this.chunk;
-    return this.reorder.release(chunk).map((b, seq) => decodeEnvelope(b.value, seq));
+    return this.chunk && hold > this.chunk ? Math.ceil(hold / this.chunk) * this.chunk : this.chunk;
+  }
+
+  /**
+   * The pipeline batches of a window: all of it, except in an ordered task with windowed stages,
+   * whose release (a multiple of the chunk, or what an idle watermark let go) is cut into chunks
+   * counted from its start — the first one the warm-up hold — so that the stages see the same
+   * batches however late the watermarks came (a restart, another number of workers).
+   */
+  private batches(travelling: Travelling[]): Travelling[][] {
+    if (!this.reorder || !this.chunk || travelling.length <= this.chunk) return [travelling];
+    const out: Travelling[][] = [];
+    let size = this.firstChunk()!;
+    for (let i = 0; i < travelling.length; i += size, size = this.chunk) out.push(travelling.slice(i, i + size));
+    return out;
   }
 
   private lastWatermark?: OrderKey;
@@ -324,4 +349,9 @@ export class Task {
       for (const ch of s.drainChanges()) records.push({ topic: this.ctx.topics.changelog(s.name), partition: this.partition, key: ch.key, value: ch.value });
     }
   }
+}
+
+/** Each stage's seconds over several batches of one window. */
+function sumStageSeconds(batches: readonly (readonly StageSeconds[])[]): StageSeconds[] {
+  return batches[0]?.map((s, i) => ({ ...s, seconds: batches.reduce((sum, b) => sum + b[i]!.seconds, 0) })) ?? [];
 }
