@@ -20,12 +20,13 @@ export type Similarities = 'both' | 'first' | 'none';
 /** Queries per kernel call: their products with every row stay in the L2 cache. */
 const CHUNK = 64;
 
-/** The int16 scale: rows are scaled by SCALE / (their largest norm), each query by SCALE / (its norm), so no value exceeds it. */
+/** The int16 scale: rows are scaled by SCALE / (their largest norm), each query by SCALE / (an upper bound of its norm), so no value exceeds it. */
 const SCALE = 32767;
 
-/** int16 values per stored row: the dimension rounded up to whole SIMD vectors of eight (the padding is zero). */
 /** The most an int16 value is off the scaled one: ½, and the float32 rounding of the product (≤ 2⁻²⁴·SCALE). */
 const ELEMENT_ERROR = 0.5 + 2 ** -24 * SCALE * 1.01;
+
+/** int16 values per stored row: the dimension rounded up to whole SIMD vectors of eight (the padding is zero). */
 const stride16 = (dim: number): number => (dim + 7) & ~7;
 
 /**

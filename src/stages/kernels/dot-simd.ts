@@ -31,8 +31,8 @@
  * (func (export "scan") (param $row $n $second $idx i32) (param $slack $floorMin f32) (result i32)
  *   ;; the indices of the values of row[0..n) at or above max((second ? a2 : a1) − slack, floorMin),
  *   ;; with a1 ≥ a2 the two largest values, written to $idx; returns how many
- *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)
- *   for j: if row[j] ≥ floor: idx[count++] = j)
+ *   a1 = a2 = −∞; for x in row: a2 = max(a2, min(a1, x)); a1 = max(a1, x)   ;; four lanes at a time, then folded
+ *   for j: if row[j] ≥ floor: idx[count++] = j)                             ;; a lane mask per four values
  *
  * (func (export "quantize16") (param $src $n $dst i32) (param $scale f32)
  *   ;; dst[i] = int16(nearest(float32(src[i] · scale))), saturated at ±32767, for i < $n (a multiple of 8)
