@@ -15,9 +15,11 @@ export const BINS = 1000;
 const LO = 0;
 const HI = 2;
 const WIDTH = (HI - LO) / BINS;
-/** `toBytes`: the format byte (JSON starts with `{`, 0x7b) and the header's length. */
-const BYTES_FORMAT = 1;
-const BYTES_HEAD = 29;
+/** `toBytes`: the format byte (JSON starts with `{`, 0x7b) and the header's length (format 1's too, still read). */
+const BYTES_FORMAT = 2;
+const BYTES_HEAD = 40;
+const V1_HEAD = 29;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 export class HistogramSketch {
   bins: Float64Array | undefined;
@@ -96,48 +98,61 @@ export class HistogramSketch {
 
   /**
    * The sketch as bytes, for the changelog (one record per touched sketch per batch, so its cost
-   * counts): format byte 1, then `at`, `n`, `total` (float64 LE), the count of non-zero bins
-   * (uint32 LE) and per bin its index (uint16 LE) and weight (float64 LE). Exact, like `toJSON`,
-   * at 10 bytes a bin (JSON: 7 to ~25) and ~5× faster, without number-to-text conversion.
+   * counts): format byte 2 and seven zero bytes, `at`, `n`, `total` (float64 LE), the count of
+   * non-zero bins (uint32 LE) and four zero bytes, then the weights of those bins (float64 LE) and
+   * their indices (uint16 LE), 40 + 10 bytes a bin. Exact, like `toJSON`; the weights are aligned,
+   * so both arrays are written as typed arrays (format 1, the same fields interleaved a bin at a
+   * time, cost ~15 µs a sketch in Buffer writes; it is still read).
    */
   toBytes(): Buffer {
     let count = 0;
     if (this.bins) for (let i = 0; i < BINS; i++) if (this.bins[i] !== 0) count++;
-    const b = Buffer.allocUnsafe(BYTES_HEAD + 10 * count);
-    b.writeUInt8(BYTES_FORMAT, 0);
-    b.writeDoubleLE(this.at, 1);
-    b.writeDoubleLE(this.n, 9);
-    b.writeDoubleLE(this.total, 17);
-    b.writeUInt32LE(count, 25);
-    let o = BYTES_HEAD;
-    if (this.bins) {
-      for (let i = 0; i < BINS; i++) {
+    // Node's small buffers come from a pool at 8-byte aligned offsets; a fresh ArrayBuffer otherwise.
+    let b = Buffer.allocUnsafe(BYTES_HEAD + 10 * count);
+    if (b.byteOffset % 8 !== 0) b = Buffer.from(new ArrayBuffer(b.length));
+    b.fill(0, 0, 8);
+    b.fill(0, 36, 40);
+    b[0] = BYTES_FORMAT;
+    b.writeDoubleLE(this.at, 8);
+    b.writeDoubleLE(this.n, 16);
+    b.writeDoubleLE(this.total, 24);
+    b.writeUInt32LE(count, 32);
+    if (this.bins && count > 0) {
+      const weights = new Float64Array(b.buffer, b.byteOffset + BYTES_HEAD, count);
+      const indices = new Uint16Array(b.buffer, b.byteOffset + BYTES_HEAD + 8 * count, count);
+      for (let i = 0, c = 0; i < BINS; i++) {
         const w = this.bins[i]!;
         if (w === 0) continue;
-        b.writeUInt16LE(i, o);
-        b.writeDoubleLE(w, o + 2);
-        o += 10;
+        weights[c] = w;
+        indices[c++] = i;
+      }
+      if (!LITTLE_ENDIAN) {
+        // The typed arrays wrote this host's byte order: turn each value into little-endian.
+        for (let c = 0; c < count; c++) b.writeDoubleLE(weights[c]!, BYTES_HEAD + 8 * c);
+        for (let c = 0; c < count; c++) b.writeUInt16LE(indices[c]!, BYTES_HEAD + 8 * count + 2 * c);
       }
     }
     return b;
   }
 
-  /** A sketch from `toBytes`' bytes, or from its JSON (changelogs written before the bytes). */
+  /** A sketch from `toBytes`' bytes (format 2, or 1 as written before 2026-12-04), or from its JSON (changelogs written before the bytes). */
   static fromBytes(b: Buffer): HistogramSketch {
     if (b[0] === 0x7b) return HistogramSketch.fromJSON(JSON.parse(b.toString('utf8')) as Parameters<typeof HistogramSketch.fromJSON>[0]);
-    if (b[0] !== BYTES_FORMAT || b.length < BYTES_HEAD) throw new Error(`not a sketch: format byte ${b[0]}, ${b.length} bytes`);
-    const count = b.readUInt32LE(25);
-    if (b.length !== BYTES_HEAD + 10 * count) throw new Error(`not a sketch: ${count} bins need ${BYTES_HEAD + 10 * count} bytes, got ${b.length}`);
+    const v1 = b[0] === 1;
+    const head = v1 ? V1_HEAD : BYTES_HEAD;
+    if ((b[0] !== BYTES_FORMAT && !v1) || b.length < head) throw new Error(`not a sketch: format byte ${b[0]}, ${b.length} bytes`);
+    const count = b.readUInt32LE(v1 ? 25 : 32);
+    if (b.length !== head + 10 * count) throw new Error(`not a sketch: ${count} bins need ${head + 10 * count} bytes, got ${b.length}`);
     const s = new HistogramSketch();
-    s.at = b.readDoubleLE(1);
-    s.n = b.readDoubleLE(9);
-    s.total = b.readDoubleLE(17);
+    s.at = b.readDoubleLE(v1 ? 1 : 8);
+    s.n = b.readDoubleLE(v1 ? 9 : 16);
+    s.total = b.readDoubleLE(v1 ? 17 : 24);
     if (count > 0) {
       s.bins = new Float64Array(BINS);
-      for (let c = 0, o = BYTES_HEAD; c < count; c++, o += 10) {
-        const i = b.readUInt16LE(o);
+      for (let c = 0; c < count; c++) {
+        const i = v1 ? b.readUInt16LE(head + 10 * c) : b.readUInt16LE(head + 8 * count + 2 * c);
         if (i >= BINS) throw new Error(`not a sketch: bin ${i} of ${BINS}`);
-        s.bins[i] = b.readDoubleLE(o + 2);
+        s.bins[i] = v1 ? b.readDoubleLE(head + 10 * c + 2) : b.readDoubleLE(head + 8 * c);
       }
     }
     return s;

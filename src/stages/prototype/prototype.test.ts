@@ -67,8 +67,19 @@ test('HistogramSketch: quantiles and CDF within half a bin of the exact ones; de
   // The changelog's bytes: exact, 10 bytes a non-zero bin; the JSON of older changelogs still reads.
   const bytes = s.toBytes();
   assert.deepEqual(HistogramSketch.fromBytes(bytes).toJSON(), s.toJSON());
-  assert.equal(bytes.length, 29 + 10 * s.toJSON().bins.length);
+  assert.equal(bytes.length, 40 + 10 * s.toJSON().bins.length);
+  assert.equal(bytes[0], 2);
   assert.deepEqual(HistogramSketch.fromBytes(Buffer.from(JSON.stringify(s.toJSON()))).toJSON(), s.toJSON());
+  // Format 1 (changelogs of 2026-12-03): format byte, at, n, total, count, then per bin its index and weight.
+  const j = s.toJSON();
+  const v1 = Buffer.alloc(29 + 10 * j.bins.length);
+  v1[0] = 1;
+  v1.writeDoubleLE(j.at, 1); v1.writeDoubleLE(j.n, 9); v1.writeDoubleLE(j.total, 17); v1.writeUInt32LE(j.bins.length, 25);
+  j.bins.forEach(([i, w], c) => { v1.writeUInt16LE(i, 29 + 10 * c); v1.writeDoubleLE(w, 31 + 10 * c); });
+  assert.deepEqual(HistogramSketch.fromBytes(v1).toJSON(), j, 'format 1 still reads');
+  // A record at an odd offset of a larger buffer (as a Kafka message may be): read all the same.
+  const odd = Buffer.concat([Buffer.from([7]), bytes]).subarray(1);
+  assert.deepEqual(HistogramSketch.fromBytes(odd).toJSON(), j);
   assert.deepEqual(HistogramSketch.fromBytes(new HistogramSketch().toBytes()).toJSON(), new HistogramSketch().toJSON());
   assert.throws(() => HistogramSketch.fromBytes(bytes.subarray(0, bytes.length - 3)), /bins need/);
   assert.throws(() => HistogramSketch.fromBytes(Buffer.from([9, 1, 2])), /format byte 9/);

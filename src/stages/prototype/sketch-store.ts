@@ -6,7 +6,7 @@ type SketchJson = ReturnType<HistogramSketch['toJSON']>;
 /**
  * The distance sketches of the prototype stage: one per cluster and one over all clusters
  * (`global`), sharing a decay clock (in half-lives of documents). Changelog: key = cluster number
- * or `global` (the sketch's bytes, sparse bins: HistogramSketch.toBytes; JSON as written before 2026-12-03 is read too), `clock`; null when a sketch is dropped (after
+ * or `global` (the sketch's bytes, sparse bins: HistogramSketch.toBytes; its format 1 of 2026-12-03 and the JSON written before are read too), `clock`; null when a sketch is dropped (after
  * the warm-up fit, every sketch is rebuilt).
  *
  * Memory: 8 KB per cluster that has seen a document (8 MB at k = 1,000).
