@@ -1,6 +1,6 @@
 import { DotKernel, errorBound, norm, selectionKernel, strideOf } from '../kernels/dot-simd.js';
 import { RowMatrix } from './nearest-batch.js';
-import { dot, normalizeInPlace, Rng } from './vectors.js';
+import { addInto, dot, normalizeInPlace, Rng } from './vectors.js';
 
 /** Centroids as one row-major float32 matrix of unit rows, with the weight behind each. */
 export interface Fit {
@@ -120,11 +120,7 @@ export function sphericalKMeans(points: readonly Float32Array[], k: number, opti
   for (let it = 0; it < options.iterations; it++) {
     iterations++;
     const sums = new Float64Array(kk * dim);
-    for (let p = 0; p < n; p++) {
-      const off = assignment[p]! * dim;
-      const v = points[p]!;
-      for (let d = 0; d < dim; d++) sums[off + d]! += v[d]!;
-    }
+    for (let p = 0; p < n; p++) addInto(sums, assignment[p]! * dim, points[p]!);
     for (let j = 0; j < kk; j++) {
       const row = sums.subarray(j * dim, (j + 1) * dim);
       if (counts[j]! > 0 && normalizeInPlace(row)) centroids.set(row, j * dim);

@@ -1,7 +1,7 @@
 import { sphericalKMeans } from './kmeans.js';
 import { CentroidStore } from './centroid-store.js';
 import { WarmupStore } from './warmup-store.js';
-import { normalizeInPlace, Rng, subSeed } from './vectors.js';
+import { addInto, normalizeInPlace, Rng, subSeed } from './vectors.js';
 
 export interface CentroidOptions {
   /** Target number of centroids (D4: about √N for N expected documents). */
@@ -149,11 +149,9 @@ export class OnlineCentroids {
     const sums = new Float64Array(k * dim);
     const counts = new Float64Array(k);
     for (let i = 0; i < vectors.length; i++) {
-      const v = vectors[i]!;
       const j = assignment[i]!;
       counts[j]!++;
-      const off = j * dim;
-      for (let d = 0; d < dim; d++) sums[off + d]! += v[d]!;
+      addInto(sums, j * dim, vectors[i]!);
     }
     const rows = Float32Array.from(this.centroids.centroids);
     const weights = this.centroids.weights.map((w) => w * decay);
