@@ -1,4 +1,4 @@
-import { DotKernel, errorBound, norm, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
+import { DotKernel, errorBound, norm, selectionKernel, type SelectionKernel } from '../kernels/dot-simd.js';
 import { dot, nearestTwo } from './vectors.js';
 
 /** `nearestTwo` of many vectors at once: row numbers and the scalar path's similarities. */

@@ -187,10 +187,16 @@ function judge(centroids: OnlineCentroids, start: BatchStart, sketches: SketchSt
       const v = vectors[i]!;
       const known = fitted?.get(v);
       // The similarity `assignBatch` reports: the scalar dot with the nearest row.
-      const [c, sim] = known !== undefined ? [known, dot(v, store.centroids, known * store.dim)] : [near!.first[r]!, near!.firstSimilarity[r++]!];
-      assignment[i] = c;
+      let sim: number;
+      if (known !== undefined) {
+        assignment[i] = known;
+        sim = dot(v, store.centroids, known * store.dim);
+      } else {
+        assignment[i] = near!.first[r]!;
+        sim = near!.firstSimilarity[r++]!;
+      }
       distance[i] = Math.max(0, 1 - sim);
-      sketches.add(c, distance[i]!);
+      sketches.add(assignment[i]!, distance[i]!);
     }
   }
   const sketchOf = (cluster: number): HistogramSketch => {
