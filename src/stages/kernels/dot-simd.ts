@@ -40,7 +40,7 @@
  * (func (export "sumsq") (param $v $dimb i32) (result f32)   ;; Σ v_i² in float32, four lanes
  */
 import { assembleModule, F32, I32, instantiate, op, sharedMemory, simdModule, V128, type WasmFunction, type WasmMemory } from './wasm-asm.js';
-import { gemmPool, type GemmFn, type GemmPool } from './parallel.js';
+import { gemmPool, runList, type GemmFn, type GemmPool } from './parallel.js';
 
 const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
@@ -398,6 +398,16 @@ export class DotKernel {
    */
   gemm(qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number): void {
     this.product(false, qp, nq, r, nr, strideBytes, out, ldo);
+  }
+
+  /**
+   * The float32 `gemm`s listed at `table`: `calls` of CALL_WORDS int32 each (qp, nq, r, nr,
+   * strideBytes, out, ldo; parallel.ts), `macs` multiply-adds in all. With a pool its threads
+   * share the list, a few products a chunk: many small products (a cluster's pages) in one job.
+   */
+  gemmList(table: number, calls: number, macs: number): void {
+    if (this.wasmGemm && this.pool) this.pool.gemmList(this.poolId, this.wasmGemm, () => this.i32, table, calls, macs);
+    else runList(this.i32, (qp, nq, r, nr, sb, out, ldo) => this.gemm(qp, nq, r, nr, sb, out, ldo), table, 0, calls);
   }
 
   /**

@@ -41,12 +41,12 @@ function drain(): void {
   }
 }
 
-/** The kernel on memory `id` (its gemm16 with `int16`): posted before any job names it, so it is on the port by now. */
-function kernel(id: number, int16: boolean): GemmFn {
+/** The kernel on memory `id`: posted before any job names it, so it is on the port by now. */
+function kernel(id: number): { gemm: GemmFn; gemm16: GemmFn; memory: WasmMemory } {
   for (;;) {
     drain();
     const k = kernels.get(id);
-    if (k) return int16 ? k.gemm16 : k.gemm;
+    if (k) return k;
     Atomics.wait(ctrl, CTRL.sleep, 0, 1); // a millisecond
   }
 }
@@ -58,7 +58,8 @@ for (;;) {
   Atomics.wait(ctrl, CTRL.gen, gen);
   gen = Atomics.load(ctrl, CTRL.gen);
   for (let c; (c = claim(ctrl)) >= 0;) {
-    runChunk(ctrl, kernel(ctrl[CTRL.id]!, ctrl[CTRL.int16] === 1), c);
+    const k = kernel(ctrl[CTRL.id]!);
+    runChunk(ctrl, ctrl[CTRL.int16] === 1 ? k.gemm16 : k.gemm, c, () => new Int32Array(k.memory.buffer));
     Atomics.add(ctrl, CTRL.byWorkers, 1);
     Atomics.add(ctrl, CTRL.done, 1);
     Atomics.notify(ctrl, CTRL.done);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DotKernel } from './dot-simd.js';
-import { claim, CTRL, gemmPool, type GemmPool, selectionThreads, setSelectionThreads } from './parallel.js';
+import { CALL_WORDS, claim, CTRL, gemmPool, type GemmPool, selectionThreads, setSelectionThreads } from './parallel.js';
 import { Rng } from '../centroids/vectors.js';
 
 /** A kernel holding `nq` queries and `nr` rows of `dim` (random), with room for the products. */
@@ -59,6 +59,43 @@ test('the pool\'s products equal the calling thread\'s, bit for bit: chunks of q
   }
   assert.ok(pool.workerChunks > before, `the worker threads computed ${pool.workerChunks - before} chunks`);
   setSelectionThreads(undefined);
+});
+
+test('a list of products (gemmList) on the pool: each product as the calling thread computes it alone, whatever thread takes it; the workers take part', () => {
+  setSelectionThreads(1);
+  const single = new DotKernel('simd');
+  setSelectionThreads(3);
+  try {
+    const shared = new DotKernel('simd');
+    const pool = gemmPool()!;
+    // 60 products of different sizes over one set of rows and queries (as a cluster's pages are), outputs side by side.
+    const rng = new Rng(4);
+    const calls = Array.from({ length: 60 }, () => ({ nq: 1 + rng.int(40), q0: rng.int(20), nr: 4 * (1 + rng.int(16)), r0: 4 * rng.int(400) }));
+    const ldo = 64;
+    const run = (k: DotKernel, list: boolean) => {
+      const { rows, pointers, out, sb } = setup(k, 60, 2000, 384, 9);
+      const outs = k.alloc(calls.length * 60 * ldo * 4);
+      const table = k.alloc(calls.length * CALL_WORDS * 4);
+      k.f32.fill(NaN, outs / 4, outs / 4 + calls.length * 60 * ldo);
+      let macs = 0;
+      calls.forEach((c, i) => {
+        const args = [pointers + 4 * c.q0, c.nq, rows + c.r0 * sb, c.nr, sb, outs + i * 60 * ldo * 4, ldo];
+        if (list) k.i32.set(args, table / 4 + i * CALL_WORDS);
+        else k.gemm(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!);
+        macs += c.nq * c.nr * 384;
+      });
+      if (list) k.gemmList(table, calls.length, macs);
+      return k.f32.slice(outs / 4, outs / 4 + calls.length * 60 * ldo);
+    };
+    const want = run(single, false);
+    const before = pool.workerChunks;
+    for (let rep = 0; rep < 20; rep++) assert.deepEqual(run(shared, true), want, `list ${rep}`);
+    assert.deepEqual(run(single, true), want, 'one thread');
+    assert.ok(want.some((x) => Number.isNaN(x)) && want.some((x) => x !== 0 && Number.isFinite(x)), 'outputs written where products go, nowhere else');
+    assert.ok(pool.workerChunks > before, `the worker threads computed ${pool.workerChunks - before} chunks`);
+  } finally {
+    setSelectionThreads(undefined);
+  }
 });
 
 test('the pool\'s int16 products (gemm16) are the exact integer sums, as on the calling thread, split by queries and by rows', () => {

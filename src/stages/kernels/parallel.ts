@@ -19,8 +19,16 @@ import type { WasmMemory } from './wasm-asm.js';
 
 export type GemmFn = (qp: number, nq: number, r: number, nr: number, strideBytes: number, out: number, ldo: number) => void;
 
-/** Slots of the control block (Int32Array over a SharedArrayBuffer); `sleep` is never written (a timed wait on it is a sleep); `byWorkers` counts the chunks workers computed; `int16`: the job is a gemm16. */
-export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, int16: 16, size: 17 } as const;
+/**
+ * Slots of the control block (Int32Array over a SharedArrayBuffer); `sleep` is never written (a
+ * timed wait on it is a sleep); `byWorkers` counts the chunks workers computed; `int16`: the job is
+ * a gemm16; `list`: the job is a list of `nq` products whose parameters are in the kernel memory
+ * from address `qp` (CALL_WORDS int32 each), `per` of them a chunk.
+ */
+export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, int16: 16, list: 17, size: 18 } as const;
+
+/** Words of one product of a list (`DotKernel.gemmList`): qp, nq, r, nr, strideBytes, out, ldo. */
+export const CALL_WORDS = 7;
 
 /**
  * Takes the next chunk of the job in `ctrl`: its number, or -1 when there is none. `next` holds
@@ -41,12 +49,20 @@ const PARALLEL_MIN_MACS = 1 << 20;
 /** A job waits this long for the chunks workers took before it reports a stuck worker. */
 const STUCK_MS = 120_000;
 
-/** Chunk `c` of the job in `ctrl`, computed with `gemm` (the same on every thread). */
-export function runChunk(ctrl: Int32Array, gemm: GemmFn, c: number): void {
+/** The products `from` ≤ k < `to` of the list at address `table` of the memory `words` views. */
+export function runList(words: Int32Array, gemm: GemmFn, table: number, from: number, to: number): void {
+  for (let k = from, t = (table >> 2) + from * CALL_WORDS; k < to; k++, t += CALL_WORDS) {
+    gemm(words[t]!, words[t + 1]!, words[t + 2]!, words[t + 3]!, words[t + 4]!, words[t + 5]!, words[t + 6]!);
+  }
+}
+
+/** Chunk `c` of the job in `ctrl`, computed with `gemm` (the same on every thread); `words`: an int32 view of the job's memory (for a list). */
+export function runChunk(ctrl: Int32Array, gemm: GemmFn, c: number, words: () => Int32Array): void {
   const per = ctrl[CTRL.per]!;
   const [qp, nq, r, nr, sb, out, ldo] = [ctrl[CTRL.qp]!, ctrl[CTRL.nq]!, ctrl[CTRL.r]!, ctrl[CTRL.nr]!, ctrl[CTRL.sb]!, ctrl[CTRL.out]!, ctrl[CTRL.ldo]!];
   const from = c * per;
-  if (ctrl[CTRL.byQuery]) gemm(qp + 4 * from, Math.min(per, nq - from), r, nr, sb, out + 4 * from * ldo, ldo);
+  if (ctrl[CTRL.list]) runList(words(), gemm, qp, from, Math.min(nq, from + per));
+  else if (ctrl[CTRL.byQuery]) gemm(qp + 4 * from, Math.min(per, nq - from), r, nr, sb, out + 4 * from * ldo, ldo);
   else gemm(qp, nq, r + from * sb, Math.min(per, nr - from), sb, out + 4 * from, ldo);
 }
 
@@ -114,19 +130,34 @@ export class GemmPool {
     const per = byQuery ? Math.ceil(nq / (4 * t)) : Math.ceil(nr / (16 * t)) * 4;
     const total = Math.ceil((byQuery ? nq : nr) / per);
     if (macs < PARALLEL_MIN_MACS || total < 2) { local(qp, nq, r, nr, sb, out, ldo); return; }
+    this.run([id, int16 ? 1 : 0, 0, byQuery ? 1 : 0, per, qp, nq, r, nr, sb, out, ldo], total, local, () => new Int32Array(0));
+  }
+
+  /**
+   * The float32 products listed at `table` (`calls` of them, CALL_WORDS int32 each, `macs`
+   * multiply-adds in all) on the memory `id`, whose int32 view `words` gives; `local` is this
+   * thread's gemm. Chunks of a few products, so that products of different sizes spread evenly.
+   */
+  gemmList(id: number, local: GemmFn, words: () => Int32Array, table: number, calls: number, macs: number): void {
+    const per = Math.ceil(calls / (32 * this.threads));
+    const total = Math.ceil(calls / per);
+    if (macs < PARALLEL_MIN_MACS || total < 2) { runList(words(), local, table, 0, calls); return; }
+    this.run([id, 0, 1, 0, per, table, calls, 0, 0, 0, 0, 0], total, local, words);
+  }
+
+  private run(job: readonly number[], total: number, local: GemmFn, words: () => Int32Array): void {
     const c = this.ctrl;
     // The new generation first (from now on a claim on the old counter is refused), then the
     // parameters, then the counter of the new generation, then the wake-up.
     const gen = (Atomics.load(c, CTRL.gen) + 1) & 0x7fff;
     Atomics.store(c, CTRL.gen, gen);
-    c[CTRL.per] = per; c[CTRL.byQuery] = byQuery ? 1 : 0; c[CTRL.id] = id; c[CTRL.int16] = int16 ? 1 : 0;
-    c[CTRL.qp] = qp; c[CTRL.nq] = nq; c[CTRL.r] = r; c[CTRL.nr] = nr; c[CTRL.sb] = sb; c[CTRL.out] = out; c[CTRL.ldo] = ldo;
+    [CTRL.id, CTRL.int16, CTRL.list, CTRL.byQuery, CTRL.per, CTRL.qp, CTRL.nq, CTRL.r, CTRL.nr, CTRL.sb, CTRL.out, CTRL.ldo].forEach((slot, i) => { c[slot] = job[i]!; });
     Atomics.store(c, CTRL.done, 0);
     Atomics.store(c, CTRL.total, total);
     Atomics.store(c, CTRL.next, gen << 16);
     Atomics.notify(c, CTRL.gen);
     for (let k; (k = claim(c)) >= 0;) {
-      runChunk(c, local, k);
+      runChunk(c, local, k, words);
       Atomics.add(c, CTRL.done, 1);
     }
     const t0 = Date.now();

@@ -42,7 +42,7 @@ function batches(seed: number) {
   return out;
 }
 
-for (const [name, capacity] of [['no forgetting', 10_000], ['clusters that forget', 40]] as const) {
+for (const [name, capacity] of [['no forgetting', 10_000], ['clusters that forget', 40], ['clusters that forget twice in a batch', 16]] as const) {
   test(`ClusterIndexStore.nearestAbove: the answers of one-by-one nearest + add, whole batches at a time (${name})`, () => {
     for (const threshold of [0.9, 0.97, 1]) {
       const fast = store('simd', capacity);
@@ -122,4 +122,68 @@ test('ClusterIndexStore: a re-filing writes one 4-byte move record a document; i
   }
   assert.throws(() => store('simd').applyChange({ key: 'm3', value: Buffer.alloc(3) }), /record m3 has 3 bytes, not 4/);
   for (const key of ['x3', 'm', '', '-1', '1.5']) assert.throws(() => store('simd').applyChange({ key, value: Buffer.alloc(4) }), new RegExp(`unknown changelog key ${key.replace('.', '\\.')}`));
+});
+
+test('ClusterIndexStore.nearestAbove: a cluster that forgets twice inside one batch is searched as it is at each lookup', () => {
+  // Capacity 16 in one cluster: the 17th document makes it keep its newest 8, so in a batch of 30
+  // the first documents are forgotten before the last ones are looked up.
+  const rng = new Rng(3);
+  const g = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const fresh = () => normalized(Array.from({ length: 24 }, g));
+  const first = Array.from({ length: 10 }, fresh);
+  const second = Array.from({ length: 30 }, fresh);
+  second[29] = second[0]!.slice(); // forgotten by then: no hit
+  second[28] = second[27]!.slice(); // still held: a hit
+  second[20] = first[9]!.slice(); // a stored row, forgotten at the batch's 7th document
+  const ids = (b: Float32Array[], p: string) => b.map((_, i) => `${p}${i}`);
+  for (const mode of ['simd', 'js'] as const) {
+    const s = store(mode, 16);
+    const slow = store('reference', 16);
+    for (const [b, p] of [[first, 'a'], [second, 'b']] as const) {
+      const batch = { vectors: b, clusters: new Int32Array(b.length), ids: ids(b, p) };
+      const want = b.map((v, i) => {
+        const hit = slow.nearest(0, v);
+        slow.add(0, v, batch.ids[i]!);
+        return hit && hit.similarity >= 0.99 ? hit : undefined;
+      });
+      const got = s.nearestAbove(batch, 0.99);
+      assert.deepEqual(got, want, `${mode}, batch ${p}`);
+      if (p === 'b') {
+        assert.equal(got[28]?.id, 'b27');
+        assert.equal(got[29], undefined, 'its copy was forgotten');
+        assert.equal(got[20], undefined, 'the stored copy was forgotten');
+        assert.equal(got.filter(Boolean).length, 1);
+      }
+    }
+    assert.equal(s.size(), slow.size());
+    assert.deepEqual(s.snapshot(), slow.snapshot());
+  }
+});
+
+test('ClusterIndexStore.nearestAbove: a batch whose products take several jobs (big clusters, many lookups) answers as one by one', () => {
+  // 8 clusters of ~1,000 documents and batches of 1,000 lookups (two clusters each): ~2M products a batch.
+  const rng = new Rng(8);
+  const g = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const all: Float32Array[] = [];
+  const fast = store('simd');
+  const slow = store('reference');
+  let hits = 0;
+  for (let b = 0; b < 9; b++) {
+    const vectors = Array.from({ length: 1000 }, () => {
+      const v = all.length > 0 && rng.next() < 0.05 ? all[rng.int(all.length)]!.slice() : normalized(Array.from({ length: 32 }, g));
+      all.push(v);
+      return v;
+    });
+    const batch = { vectors, clusters: Int32Array.from(vectors, () => rng.int(8)), alternates: Int32Array.from(vectors, () => rng.int(8)), ids: vectors.map((_, i) => `${b}-${i}`) };
+    const want = vectors.map((v, i) => {
+      const hit = [slow.nearest(batch.clusters[i]!, v), slow.nearest(batch.alternates[i]!, v)]
+        .filter((h) => h && h.similarity >= 0.95)
+        .reduce<IndexHit | undefined>((best, h) => (!best || h!.similarity > best.similarity ? h : best), undefined);
+      slow.add(batch.clusters[i]!, v, batch.ids[i]!);
+      return hit;
+    });
+    hits += want.filter(Boolean).length;
+    assert.deepEqual(fast.nearestAbove(batch, 0.95), want, `batch ${b}`);
+  }
+  assert.ok(hits > 50, `${hits} copies found`);
 });

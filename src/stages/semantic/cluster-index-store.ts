@@ -1,5 +1,6 @@
 import { checkSnapshotOwner, PendingChanges, StoreError, type Change, type StateStore } from '../../state/store.js';
 import { DotKernel, errorBound, selectionKernel, strideOf, type SelectionKernel } from '../kernels/dot-simd.js';
+import { CALL_WORDS } from '../kernels/parallel.js';
 import { clampSimilarity, dot, subSeed, vectorBytes, vectorFromBytes } from '../centroids/vectors.js';
 import type { AnnIndex, AnnIndexFactory } from './ann.js';
 
@@ -56,9 +57,9 @@ interface Entry {
 const MIN_PER_CLUSTER = 16;
 /** Rows per page of the vector arena. */
 const PAGE_ROWS = 64;
-/** Queries per kernel call in a cluster (bounds the scratch space). */
-const CHUNK = 32;
 export const DEFAULT_EXACT_BELOW = 4096;
+/** Products per job of a search (float32 values, 1 MB): bounds its scratch space. */
+const OUT_FLOATS = 1 << 18;
 
 /** The best candidate so far of one lookup: exact similarity (not clamped yet) and where it is. */
 interface Best {
@@ -80,10 +81,13 @@ interface Best {
  * searched through it.
  *
  * `nearestAbove` takes a whole batch: it groups the lookups by cluster, so that each page is read
- * once for all the batch's queries of that cluster, and finds duplicates inside the batch with the
- * scalar `dot`. When a batch would make a cluster forget or reach `exactBelow`, or touches a
- * cluster searched approximately, it goes one document at a time instead: the answers are always
- * those of looking up and adding the documents one by one.
+ * once for all the batch's queries of that cluster (the products of every cluster's pages go to
+ * the kernel as one list, which the selection threads share: kernels/parallel.ts), and finds
+ * duplicates inside the batch with the scalar `dot`. A cluster that forgets during the batch is still searched in one pass: each lookup
+ * is limited to the suffix of the cluster's rows and of the batch's earlier documents that the
+ * one-by-one path would hold at that moment. When a batch would make a cluster reach `exactBelow`,
+ * or touches a cluster searched approximately, it goes one document at a time instead: the answers
+ * are always those of looking up and adding the documents one by one.
  *
  * The invariant that makes restarts exact: a cluster's index is always what a fresh index (seeded
  * with `seed` and the cluster number) becomes when its documents are added in insertion order.
@@ -99,7 +103,8 @@ interface Best {
  *
  * Memory per document (384-d): the float32 row (1,536 B) and its share of a cluster's last page,
  * an id string and a number (~60 B); a cluster with an HNSW index adds its graph (~1.8 KB a
- * document plus 2.5 MB). `npm run bench:select` measures it.
+ * document plus 2.5 MB). Besides, a search's scratch space: the batch's queries and ~1 MB of
+ * products. `npm run bench:select` measures it.
  */
 export class ClusterIndexStore implements StateStore {
   readonly name: string;
@@ -176,9 +181,30 @@ export class ClusterIndexStore implements StateStore {
       for (let i = 0; i < n; i++) {
         const v = batch.vectors[i]!;
         out[i] = pick(this.searchOne(batch.clusters[i]!, v, threshold), alt(i) >= 0 ? this.searchOne(alt(i), v, threshold) : undefined);
-        if (batch.ids) this.add(batch.clusters[i]!, v, batch.ids[i]!);
+        if (batch.ids) this.insert(batch.clusters[i]!, v, batch.ids[i]!);
       }
       return out;
+    }
+    // Where each lookup's cluster begins, as the one-by-one path has it then: a position in the
+    // cluster's stored rows followed by the batch's documents of that cluster (a full cluster keeps
+    // its newest ⌈capacity/2⌉, so what a lookup sees is always a suffix of that sequence).
+    const capacity = this.perClusterCapacity;
+    const keep = Math.ceil(capacity / 2);
+    const size = new Map<number, number>();
+    const joined = new Map<number, number>();
+    const stored0 = (c: number) => this.clusters[c]?.count ?? 0;
+    const from = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      for (let slot = 0; slot < 2; slot++) {
+        const c = slot === 0 ? batch.clusters[i]! : alt(i);
+        if (c >= 0) from[slot * n + i] = stored0(c) + (joined.get(c) ?? 0) - (size.get(c) ?? stored0(c));
+      }
+      if (batch.ids) {
+        const c = batch.clusters[i]!;
+        const grown = (size.get(c) ?? stored0(c)) + 1;
+        size.set(c, grown > capacity ? keep : grown);
+        joined.set(c, (joined.get(c) ?? 0) + 1);
+      }
     }
     // Stored rows: one pass per cluster over all of the batch's lookups there.
     const stored: (Best | undefined)[][] = [new Array<Best | undefined>(n), new Array<Best | undefined>(n)];
@@ -186,13 +212,13 @@ export class ClusterIndexStore implements StateStore {
     for (let i = 0; i < n; i++) {
       for (let slot = 0; slot < 2; slot++) {
         const c = slot === 0 ? batch.clusters[i]! : alt(i);
-        if (c < 0 || !this.clusters[c]?.count) continue;
+        if (c < 0 || from[slot * n + i]! >= stored0(c)) continue;
         let list = lookups.get(c);
         if (!list) lookups.set(c, (list = []));
         list.push(slot * n + i);
       }
     }
-    for (const [c, list] of lookups) this.searchFlat(this.clusters[c]!, list, batch.vectors, threshold, (q, best) => { stored[q >= n ? 1 : 0]![q % n] = best; });
+    this.searchFlat(lookups, batch.vectors, threshold, (q, best) => { stored[q >= n ? 1 : 0]![q % n] = best; }, from);
     // Earlier documents of this batch, with the scalar dot (a few per cluster).
     const pending = new Map<number, number[]>();
     for (let i = 0; i < n; i++) {
@@ -202,7 +228,9 @@ export class ClusterIndexStore implements StateStore {
         const c = slot === 0 ? batch.clusters[i]! : alt(i);
         if (c < 0) continue;
         let best = stored[slot]![i];
-        for (const j of pending.get(c) ?? []) {
+        const list = pending.get(c) ?? [];
+        for (let r = Math.max(0, from[slot * n + i]! - stored0(c)); r < list.length; r++) {
+          const j = list[r]!;
           const s = dot(v, batch.vectors[j]!);
           if (s >= threshold && (!best || s > best.sim)) best = { sim: s, id: batch.ids![j]! };
         }
@@ -216,16 +244,14 @@ export class ClusterIndexStore implements StateStore {
         list.push(i);
       }
     }
-    if (batch.ids) for (let i = 0; i < n; i++) this.append({ seq: this.nextSeq++, cluster: batch.clusters[i]!, id: batch.ids[i]!, vector: batch.vectors[i]! }, true);
+    if (batch.ids) for (let i = 0; i < n; i++) this.insert(batch.clusters[i]!, batch.vectors[i]!, batch.ids[i]!);
     return out;
   }
 
   add(cluster: number, vector: Float32Array, id: string): void {
     this.settle();
     this.checkDim(vector);
-    this.append({ seq: this.nextSeq++, cluster, id, vector }, true);
-    const c = this.clusters[cluster]!;
-    if (c.count > this.perClusterCapacity) this.forget(cluster);
+    this.insert(cluster, vector, id);
   }
 
   /** Moves every document to its cluster by `assign` (all vectors at once), rebuilding every cluster in insertion order. */
@@ -320,7 +346,7 @@ export class ClusterIndexStore implements StateStore {
     this.closeAll();
   }
 
-  /** Whether a batch can be looked up cluster by cluster: no cluster it touches is approximate, forgets or turns approximate. */
+  /** Whether a batch can be looked up cluster by cluster: no cluster it touches is approximate or turns approximate. */
   private batchable(batch: IndexBatch): boolean {
     if (!Number.isFinite(this.maxNorm)) return false;
     const adds = new Map<number, number>();
@@ -331,10 +357,7 @@ export class ClusterIndexStore implements StateStore {
       if (this.clusters[c]?.ann || (a >= 0 && this.clusters[a]?.ann)) return false;
       if (batch.ids) adds.set(c, (adds.get(c) ?? 0) + 1);
     }
-    for (const [c, added] of adds) {
-      const total = (this.clusters[c]?.count ?? 0) + added;
-      if (total > this.perClusterCapacity || total >= this.exactBelow) return false;
-    }
+    for (const [c, added] of adds) if ((this.clusters[c]?.count ?? 0) + added >= this.exactBelow) return false;
     return true;
   }
 
@@ -357,57 +380,99 @@ export class ClusterIndexStore implements StateStore {
       return best >= 0 && sim >= threshold ? { sim, id: c.ids[best]! } : undefined;
     }
     let found: Best | undefined;
-    this.searchFlat(c, [0], [v], threshold, (_, best) => { found = best; });
+    this.searchFlat(new Map([[cluster, [0]]]), [v], threshold, (_, best) => { found = best; });
     return found;
   }
 
   /**
-   * Exhaustive search of one cluster's stored rows for the queries `list` (an index q into
-   * `vectors`, modulo its length): the float32 product of every query with every row, then the
-   * scalar `dot` for the rows within the error bound of the best and of the threshold. Reports,
-   * per query, the exact most similar row (lowest label on a tie) if its similarity ≥ threshold.
+   * Exhaustive search of stored rows, for each cluster of `lookups` its queries (an index q into
+   * `vectors`, modulo its length): the float32 product of every query with every row (the products
+   * of all the clusters' pages in one job of the kernel, which its threads share), then the scalar
+   * `dot` for the rows within the error bound of the best and of the threshold. Reports, per
+   * query, the exact most similar row (lowest label on a tie) if its similarity ≥ threshold, among
+   * the rows from label `from[q]` on (all of them without `from`).
    */
-  private searchFlat(c: Cluster, list: readonly number[], vectors: readonly Float32Array[], threshold: number, report: (q: number, best: Best | undefined) => void): void {
+  private searchFlat(lookups: ReadonlyMap<number, readonly number[]>, vectors: readonly Float32Array[], threshold: number, report: (q: number, best: Best | undefined) => void, from?: Int32Array): void {
     const n = vectors.length;
     const strideBytes = this.stride * 4;
-    const ldo = c.pages.length * PAGE_ROWS;
-    const s = this.ensureScratch(Math.min(CHUNK, list.length), ldo);
+    // Clusters in groups of at most OUT_FLOATS products (one job each; any cluster alone): the
+    // scratch space stays small whatever the batch.
+    const groups: [number, readonly number[]][][] = [];
+    const most = { pointers: 0, outFloats: 0, calls: 0, widest: 0 };
+    let group: [number, readonly number[]][] = [];
+    let size = { pointers: 0, outFloats: 0, calls: 0 };
+    const close = () => {
+      groups.push(group);
+      most.pointers = Math.max(most.pointers, size.pointers);
+      most.outFloats = Math.max(most.outFloats, size.outFloats);
+      most.calls = Math.max(most.calls, size.calls);
+      group = [];
+      size = { pointers: 0, outFloats: 0, calls: 0 };
+    };
+    for (const [cluster, list] of lookups) {
+      const pages = this.clusters[cluster]!.pages.length;
+      const floats = list.length * pages * PAGE_ROWS;
+      if (group.length > 0 && size.outFloats + floats > OUT_FLOATS) close();
+      group.push([cluster, list]);
+      size.pointers += list.length;
+      size.outFloats += floats;
+      size.calls += pages;
+      most.widest = Math.max(most.widest, pages * PAGE_ROWS);
+    }
+    if (group.length > 0) close();
+    const s = this.scratchFor(n, most.pointers, most.outFloats, most.calls, most.widest);
+    // Every query once; then per cluster the pointers to its queries and one product per page.
+    for (let i = 0; i < n; i++) this.kernel.f32.set(vectors[i]!, (s.queries >> 2) + i * this.stride);
+    const bounds = new Float64Array(n);
+    for (let i = 0; i < n; i++) bounds[i] = this.kernel.normBound(s.queries + i * strideBytes, this.stride);
     const candidates: number[] = [];
-    for (let c0 = 0; c0 < list.length; c0 += CHUNK) {
-      const m = Math.min(CHUNK, list.length - c0);
-      let f = this.kernel.f32;
-      const ptr = this.kernel.i32;
-      for (let t = 0; t < m; t++) {
-        const at = s.queries + t * strideBytes;
-        f.set(vectors[list[c0 + t]! % n]!, at >> 2);
-        ptr[(s.pointers >> 2) + t] = at;
+    for (const members of groups) {
+      const w = this.kernel.i32;
+      const searches: { c: Cluster; list: readonly number[]; out: number; ldo: number }[] = [];
+      let p = s.pointers >> 2;
+      let t = s.table >> 2;
+      let out = s.out;
+      let macs = 0;
+      for (const [cluster, list] of members) {
+        const c = this.clusters[cluster]!;
+        const ldo = c.pages.length * PAGE_ROWS;
+        const qp = p * 4;
+        for (const q of list) w[p++] = s.queries + (q % n) * strideBytes;
+        for (let k = 0; k < c.pages.length; k++) {
+          const rows = (Math.min(PAGE_ROWS, c.count - k * PAGE_ROWS) + 3) & ~3;
+          w[t] = qp; w[t + 1] = list.length; w[t + 2] = c.pages[k]!; w[t + 3] = rows;
+          w[t + 4] = strideBytes; w[t + 5] = out + k * PAGE_ROWS * 4; w[t + 6] = ldo;
+          t += CALL_WORDS;
+          macs += list.length * rows * this.stride;
+        }
+        searches.push({ c, list, out, ldo });
+        out += list.length * ldo * 4;
       }
-      c.pages.forEach((page, p) => {
-        const rows = Math.min(PAGE_ROWS, c.count - p * PAGE_ROWS);
-        this.kernel.gemm(s.pointers, m, page, (rows + 3) & ~3, strideBytes, s.out + p * PAGE_ROWS * 4, ldo);
-      });
-      f = this.kernel.f32;
-      for (let t = 0; t < m; t++) {
-        const q = list[c0 + t]!;
-        const v = vectors[q % n]!;
-        const delta = errorBound(this.dim, this.kernel.normBound(s.queries + t * strideBytes, this.stride), this.maxNorm);
-        if (Number.isFinite(delta)) {
-          // Rows within 2δ of the best float32 value and within δ of the threshold.
-          const count = this.kernel.scan(s.out + t * ldo * 4, c.count, false, s.idx, 2 * delta, threshold - delta);
-          const idx = this.kernel.i32;
+      this.kernel.gemmList(s.table, (t - (s.table >> 2)) / CALL_WORDS, macs);
+      const f = this.kernel.f32;
+      for (const { c, list, out, ldo } of searches) {
+        for (let r = 0; r < list.length; r++) {
+          const q = list[r]!;
+          const v = vectors[q % n]!;
+          const lo = from?.[q] ?? 0;
+          const delta = errorBound(this.dim, bounds[q % n]!, this.maxNorm);
           candidates.length = 0;
-          for (let j = 0; j < count; j++) candidates.push(idx[(s.idx >> 2) + j]!);
-        } else {
-          candidates.length = 0;
-          for (let j = 0; j < c.count; j++) candidates.push(j);
+          if (Number.isFinite(delta)) {
+            // Rows within 2δ of the best float32 value and within δ of the threshold.
+            const count = this.kernel.scan(out + (r * ldo + lo) * 4, c.count - lo, false, s.idx, 2 * delta, threshold - delta);
+            const idx = this.kernel.i32;
+            for (let j = 0; j < count; j++) candidates.push(lo + idx[(s.idx >> 2) + j]!);
+          } else {
+            for (let j = lo; j < c.count; j++) candidates.push(j);
+          }
+          let best = -1;
+          let sim = -Infinity;
+          for (const label of candidates) {
+            const x = dot(v, f, this.rowIndex(c, label));
+            if (x > sim) { sim = x; best = label; }
+          }
+          report(q, best >= 0 && sim >= threshold ? { sim, id: c.ids[best]! } : undefined);
         }
-        let best = -1;
-        let sim = -Infinity;
-        for (const label of candidates) {
-          const x = dot(v, f, this.rowIndex(c, label));
-          if (x > sim) { sim = x; best = label; }
-        }
-        report(q, best >= 0 && sim >= threshold ? { sim, id: c.ids[best]! } : undefined);
       }
     }
   }
@@ -416,18 +481,23 @@ export class ClusterIndexStore implements StateStore {
     return (c.pages[Math.floor(label / PAGE_ROWS)]! >> 2) + (label % PAGE_ROWS) * this.stride;
   }
 
-  private ensureScratch(queries: number, ldo: number): { queries: number; pointers: number; out: number; idx: number } {
-    const qBytes = (queries + 1) * this.stride * 4;
-    const pBytes = ((queries + 2) * 4 + 15) & ~15;
-    const oBytes = (queries + 1) * ldo * 4;
-    const need = qBytes + pBytes + oBytes + ldo * 4 + 64;
+  /**
+   * Scratch space of a search, 16-aligned parts: `queries` float32 rows, `pointers` int32,
+   * `outFloats` products, `calls` product parameters, the indices of a scan of `widest` values.
+   * It only grows (to twice what it was at least): about the batch's queries and OUT_FLOATS
+   * products (more only for a cluster whose lookups alone have more).
+   */
+  private scratchFor(queries: number, pointers: number, outFloats: number, calls: number, widest: number): { queries: number; pointers: number; out: number; table: number; idx: number } {
+    const align = (b: number) => (b + 15) & ~15;
+    const parts = [queries * this.stride * 4, align(pointers * 4), outFloats * 4, align(calls * CALL_WORDS * 4), widest * 4 + 64];
+    const need = parts.reduce((a, b) => a + b, 0);
     if (need > this.scratch.bytes) {
-      // Never smaller than a batch's worth for a big cluster, so that growing is rare.
       const bytes = Math.max(need, 2 * this.scratch.bytes);
       this.scratch = { at: this.kernel.alloc(bytes), bytes };
     }
-    const at = this.scratch.at;
-    return { queries: at, pointers: at + qBytes, out: at + qBytes + pBytes, idx: at + qBytes + pBytes + oBytes };
+    const at: number[] = [];
+    parts.reduce((offset, size) => { at.push(offset); return offset + size; }, this.scratch.at);
+    return { queries: at[0]!, pointers: at[1]!, out: at[2]!, table: at[3]!, idx: at[4]! };
   }
 
   private checkDim(v: Float32Array): void {
@@ -481,6 +551,12 @@ export class ClusterIndexStore implements StateStore {
     this.pagesHeld -= c.pages.length;
     this.freePages.push(...c.pages);
     c.pages = [];
+  }
+
+  /** A new document joins a cluster (recorded); a cluster over its share of the capacity then forgets. */
+  private insert(cluster: number, vector: Float32Array, id: string): void {
+    this.append({ seq: this.nextSeq++, cluster, id, vector }, true);
+    if (this.clusters[cluster]!.count > this.perClusterCapacity) this.forget(cluster);
   }
 
   private append(e: Entry, record: boolean): void {
