@@ -88,8 +88,13 @@ export class RowMatrix {
     this.kPad = (k + 3) & ~3;
     const bytes = this.kPad * this.stride * 2;
     if (bytes > this.rowsCapacity) {
+      // The rows and the scratch space (whose products grow with k) laid out afresh from the
+      // bottom of the memory: every row is quantised again below anyway, so a growing k leaves
+      // no abandoned copies behind (the memory is that of the largest k).
+      this.kernel.reset();
       this.rowsAt = this.kernel.alloc(bytes);
       this.rowsCapacity = bytes;
+      this.scratch = { at: 0, stage: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
     }
     let maxNorm = 0;
     for (let j = 0; j < k; j++) {
@@ -130,7 +135,7 @@ export class RowMatrix {
       const ptr = this.kernel.i32;
       for (let t = 0; t < m; t++) {
         const at = s.queries + t * strideBytes;
-        const stage = s.stage + t * this.stride * 4;
+        const stage = s.stage;
         this.stage(vectors[c0 + t]!, stage);
         // Scaled by an upper bound of its norm: no value above SCALE. One with a value that is not finite is the scalar path's.
         const qn = this.kernel.normBound(stage, this.stride);
@@ -203,7 +208,7 @@ export class RowMatrix {
 
   private ensureScratch(queries: number): RowMatrix['scratch'] {
     const strideBytes = this.stride * 2;
-    const sBytes = (queries + 1) * this.stride * 4;
+    const sBytes = this.stride * 4; // one float32 query at a time, quantised from there
     const qBytes = (queries + 1) * strideBytes;
     const pBytes = (queries + 2) * 4;
     const oBytes = (queries + 1) * this.kPad * 4;

@@ -375,6 +375,11 @@ export class DotKernel {
     return at;
   }
 
+  /** Forgets every allocation: the next `alloc` starts at the bottom again (the memory stays as large; what it holds is not cleared). */
+  reset(): void {
+    this.top = 1024;
+  }
+
   /** A float32 view of the whole memory (index = address / 4). */
   get f32(): Float32Array {
     this.refresh();

@@ -422,7 +422,13 @@ export class ClusterIndexStore implements StateStore {
     if (group.length > 0) close();
     const s = this.scratchFor(n, most.pointers, most.outFloats, most.calls, most.widest);
     // Every query once; then per cluster the pointers to its queries and one product per page.
-    for (let i = 0; i < n; i++) this.kernel.f32.set(vectors[i]!, (s.queries >> 2) + i * this.stride);
+    const f32 = this.kernel.f32;
+    for (let i = 0; i < n; i++) {
+      const at = (s.queries >> 2) + i * this.stride;
+      f32.set(vectors[i]!, at);
+      // The padding is zero (the space may have held other parts of an earlier search).
+      if (this.stride !== this.dim) f32.fill(0, at + this.dim, at + this.stride);
+    }
     const bounds = new Float64Array(n);
     for (let i = 0; i < n; i++) bounds[i] = this.kernel.normBound(s.queries + i * strideBytes, this.stride);
     const candidates: number[] = [];
