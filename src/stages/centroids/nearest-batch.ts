@@ -26,6 +26,11 @@ export type Similarities = 'both' | 'first' | 'none';
  */
 const CHUNK = 512;
 
+/** Where a RowMatrix's scratch space and its parts are (addresses), and its size. */
+interface Scratch { readonly at: number; readonly stage: number; readonly queries: number; readonly pointers: number; readonly out: number; readonly idx: number; readonly bytes: number }
+/** A RowMatrix's scratch space before it has any. */
+const NO_SCRATCH: Scratch = { at: 0, stage: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
+
 /** The int16 scale: rows are scaled by SCALE / (their largest norm), each query by SCALE / (an upper bound of its norm), so no value exceeds it. */
 const SCALE = 32767;
 
@@ -72,7 +77,7 @@ export class RowMatrix {
   private rowNorm = 0;
   private rowsAt = 0;
   private rowsCapacity = 0;
-  private scratch = { at: 0, stage: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
+  private scratch: Scratch = NO_SCRATCH;
 
   constructor(readonly mode: SelectionKernel = selectionKernel()) {
     this.kernel = new DotKernel(mode);
@@ -94,7 +99,7 @@ export class RowMatrix {
       this.kernel.reset();
       this.rowsAt = this.kernel.alloc(bytes);
       this.rowsCapacity = bytes;
-      this.scratch = { at: 0, stage: 0, queries: 0, pointers: 0, out: 0, idx: 0, bytes: 0 };
+      this.scratch = NO_SCRATCH;
     }
     let maxNorm = 0;
     for (let j = 0; j < k; j++) {
@@ -206,7 +211,7 @@ export class RowMatrix {
     return this.kernel.bytes;
   }
 
-  private ensureScratch(queries: number): RowMatrix['scratch'] {
+  private ensureScratch(queries: number): Scratch {
     const strideBytes = this.stride * 2;
     const sBytes = this.stride * 4; // one float32 query at a time, quantised from there
     const qBytes = (queries + 1) * strideBytes;

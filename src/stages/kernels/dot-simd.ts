@@ -42,6 +42,9 @@
 import { assembleModule, F32, I32, instantiate, op, sharedMemory, simdModule, V128, type WasmFunction, type WasmMemory } from './wasm-asm.js';
 import { gemmPool, runList, type GemmFn, type GemmPool } from './parallel.js';
 
+/** The kernel memory's first allocated address (below it: nothing, so that 0 is never a valid address). */
+const FIRST_ADDRESS = 1024;
+
 const QP = 0, NQ = 1, R = 2, NR = 3, DIMB = 4, OUT = 5, LDO = 6;
 const I = 7, J = 8, P = 9, QA = 10, QB = 11, R0 = 12, OA = 16, OB = 17, LDOB = 18;
 const X = 19, Y = 20, AV = 21, ACC = 22;
@@ -290,7 +293,7 @@ export class DotKernel {
   private readonly wasmSumsq: ((v: number, dimb: number) => number) | undefined;
   private readonly wasmQuantize: ((src: number, n: number, dst: number, scale: number) => void) | undefined;
   private readonly wasmScan: ((row: number, n: number, second: number, idx: number, slack: number, floorMin: number) => number) | undefined;
-  private top = 1024;
+  private top = FIRST_ADDRESS;
   private f32View: Float32Array;
   private i32View: Int32Array;
   private i16View: Int16Array;
@@ -377,7 +380,7 @@ export class DotKernel {
 
   /** Forgets every allocation: the next `alloc` starts at the bottom again (the memory stays as large; what it holds is not cleared). */
   reset(): void {
-    this.top = 1024;
+    this.top = FIRST_ADDRESS;
   }
 
   /** A float32 view of the whole memory (index = address / 4). */

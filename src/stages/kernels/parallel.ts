@@ -27,6 +27,9 @@ export type GemmFn = (qp: number, nq: number, r: number, nr: number, strideBytes
  */
 export const CTRL = { gen: 0, next: 1, done: 2, total: 3, per: 4, byQuery: 5, id: 6, qp: 7, nq: 8, r: 9, nr: 10, sb: 11, out: 12, ldo: 13, sleep: 14, byWorkers: 15, int16: 16, list: 17, size: 18 } as const;
 
+/** The slots that describe a job (written before its counter is opened). */
+type JobSlot = 'id' | 'int16' | 'list' | 'byQuery' | 'per' | 'qp' | 'nq' | 'r' | 'nr' | 'sb' | 'out' | 'ldo';
+
 /** Words of one product of a list (`DotKernel.gemmList`): qp, nq, r, nr, strideBytes, out, ldo. */
 export const CALL_WORDS = 7;
 
@@ -130,7 +133,7 @@ export class GemmPool {
     const per = byQuery ? Math.ceil(nq / (4 * t)) : Math.ceil(nr / (16 * t)) * 4;
     const total = Math.ceil((byQuery ? nq : nr) / per);
     if (macs < PARALLEL_MIN_MACS || total < 2) { local(qp, nq, r, nr, sb, out, ldo); return; }
-    this.run([id, int16 ? 1 : 0, 0, byQuery ? 1 : 0, per, qp, nq, r, nr, sb, out, ldo], total, local, () => new Int32Array(0));
+    this.run({ id, int16: int16 ? 1 : 0, list: 0, byQuery: byQuery ? 1 : 0, per, qp, nq, r, nr, sb, out, ldo }, total, local, () => new Int32Array(0));
   }
 
   /**
@@ -142,16 +145,16 @@ export class GemmPool {
     const per = Math.ceil(calls / (32 * this.threads));
     const total = Math.ceil(calls / per);
     if (macs < PARALLEL_MIN_MACS || total < 2) { runList(words(), local, table, 0, calls); return; }
-    this.run([id, 0, 1, 0, per, table, calls, 0, 0, 0, 0, 0], total, local, words);
+    this.run({ id, int16: 0, list: 1, byQuery: 0, per, qp: table, nq: calls, r: 0, nr: 0, sb: 0, out: 0, ldo: 0 }, total, local, words);
   }
 
-  private run(job: readonly number[], total: number, local: GemmFn, words: () => Int32Array): void {
+  private run(job: Record<JobSlot, number>, total: number, local: GemmFn, words: () => Int32Array): void {
     const c = this.ctrl;
     // The new generation first (from now on a claim on the old counter is refused), then the
     // parameters, then the counter of the new generation, then the wake-up.
     const gen = (Atomics.load(c, CTRL.gen) + 1) & 0x7fff;
     Atomics.store(c, CTRL.gen, gen);
-    [CTRL.id, CTRL.int16, CTRL.list, CTRL.byQuery, CTRL.per, CTRL.qp, CTRL.nq, CTRL.r, CTRL.nr, CTRL.sb, CTRL.out, CTRL.ldo].forEach((slot, i) => { c[slot] = job[i]!; });
+    for (const slot of Object.keys(job) as JobSlot[]) c[CTRL[slot]] = job[slot];
     Atomics.store(c, CTRL.done, 0);
     Atomics.store(c, CTRL.total, total);
     Atomics.store(c, CTRL.next, gen << 16);

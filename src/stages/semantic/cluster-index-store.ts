@@ -393,34 +393,22 @@ export class ClusterIndexStore implements StateStore {
    * the rows from label `from[q]` on (all of them without `from`).
    */
   private searchFlat(lookups: ReadonlyMap<number, readonly number[]>, vectors: readonly Float32Array[], threshold: number, report: (q: number, best: Best | undefined) => void, from?: Int32Array): void {
+    if (lookups.size === 0) return;
     const n = vectors.length;
     const strideBytes = this.stride * 4;
     // Clusters in groups of at most OUT_FLOATS products (one job each; any cluster alone): the
     // scratch space stays small whatever the batch.
-    const groups: [number, readonly number[]][][] = [];
-    const most = { pointers: 0, outFloats: 0, calls: 0, widest: 0 };
-    let group: [number, readonly number[]][] = [];
-    let size = { pointers: 0, outFloats: 0, calls: 0 };
-    const close = () => {
-      groups.push(group);
-      most.pointers = Math.max(most.pointers, size.pointers);
-      most.outFloats = Math.max(most.outFloats, size.outFloats);
-      most.calls = Math.max(most.calls, size.calls);
-      group = [];
-      size = { pointers: 0, outFloats: 0, calls: 0 };
-    };
+    const rowsOf = (cluster: number) => this.clusters[cluster]!.pages.length * PAGE_ROWS;
+    const groups: [number, readonly number[]][][] = [[]];
+    let floats = 0;
     for (const [cluster, list] of lookups) {
-      const pages = this.clusters[cluster]!.pages.length;
-      const floats = list.length * pages * PAGE_ROWS;
-      if (group.length > 0 && size.outFloats + floats > OUT_FLOATS) close();
-      group.push([cluster, list]);
-      size.pointers += list.length;
-      size.outFloats += floats;
-      size.calls += pages;
-      most.widest = Math.max(most.widest, pages * PAGE_ROWS);
+      const products = list.length * rowsOf(cluster);
+      if (groups.at(-1)!.length > 0 && floats + products > OUT_FLOATS) { groups.push([]); floats = 0; }
+      groups.at(-1)!.push([cluster, list]);
+      floats += products;
     }
-    if (group.length > 0) close();
-    const s = this.scratchFor(n, most.pointers, most.outFloats, most.calls, most.widest);
+    const most = (of: (cluster: number, list: readonly number[]) => number) => Math.max(...groups.map((g) => g.reduce((sum, [c, list]) => sum + of(c, list), 0)));
+    const s = this.scratchFor(n, most((_, list) => list.length), most((c, list) => list.length * rowsOf(c)), most((c) => rowsOf(c) / PAGE_ROWS), Math.max(...[...lookups.keys()].map(rowsOf)));
     // Every query once; then per cluster the pointers to its queries and one product per page.
     const f32 = this.kernel.f32;
     for (let i = 0; i < n; i++) {
