@@ -1,6 +1,6 @@
 // npm run bench:select [-- --sizes 10000,100000] [--1m] [--no-faiss] [--no-semhash] [--ref-timeout 900]
 //                        [--batch 1024] [--verify 100000] [--hnsw-variant] [--kernel simd|js|reference]
-//                        [--no-one-thread]   (threads: D4_SELECT_THREADS, default the cores up to 4)
+//                        [--no-one-thread] [--set prototype.ensemble=1]   (threads: D4_SELECT_THREADS, default the cores up to 4)
 //
 // Throughput and memory of the online selection (batched centroid assignment, per-cluster exact
 // SIMD search and insert, quantile-sketch update: the semantic and prototype stages as the
@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHasher } from '../../src/stages/text/hash.js';
-import { buildStages } from '../../src/topology/topology.js';
+import { applyOverrides, buildStages, resolveStageOptions, type StageSpec } from '../../src/topology/topology.js';
 import { composePipeline } from '../../src/topology/pipeline.js';
 import { createHnswIndex } from '../../src/io/models/hnsw-index.js';
 import { normalizeInPlace, Rng } from '../../src/stages/centroids/vectors.js';
@@ -50,12 +50,14 @@ Prints figures, never fails on time; the last line is one JSON object.
   --verify N           also run the scalar reference path at sizes up to N; count differing decisions
   --kernel K           simd | js | reference (default simd)
   --hnsw-variant       also run with HNSW from 64 documents a cluster
+  --set stage.opt=v    a stage option of the online runs (repeatable; stages semantic, prototype),
+                       e.g. --set prototype.ensemble=1: what an option costs or saves
 Threads of the online selection: D4_SELECT_THREADS (default the cores, up to 4).`;
 const args = benchArgs(USAGE, {
   sizes: { type: 'string', default: '10000,100000' }, '1m': { type: 'boolean', default: false }, batch: { type: 'string', default: '1024' },
   'no-faiss': { type: 'boolean', default: false }, 'no-semhash': { type: 'boolean', default: false }, 'faiss-threads': { type: 'string', default: '1,2' },
   'ref-timeout': { type: 'string', default: '1800' }, 'no-one-thread': { type: 'boolean', default: false }, verify: { type: 'string', default: '0' },
-  kernel: { type: 'string' }, 'hnsw-variant': { type: 'boolean', default: false },
+  kernel: { type: 'string' }, 'hnsw-variant': { type: 'boolean', default: false }, set: { type: 'string', multiple: true },
 });
 const sizes = numberListArg(USAGE, 'sizes', args.sizes, { min: 1, integer: true }).concat(args['1m'] ? [1_000_000] : []);
 const BATCH = numberArg(USAGE, 'batch', args.batch, { min: 1, integer: true });
@@ -70,6 +72,23 @@ const DIM = 384;
 const EPSILON = 0.08;
 const TARGET = 0.25;
 const SEED = 42;
+
+const SETS = args.set ?? [];
+
+/** The two stages of the online runs, with the benchmark's parameters and the --set overrides. */
+function stageSpecs(n: number, exactBelow?: number): StageSpec[] {
+  const select = { expectedDocs: n, seed: SEED };
+  return applyOverrides([
+    { id: 'semantic', type: 'semantic', options: { ...select, epsilon: EPSILON, ...(exactBelow ? { exactBelow } : {}) } },
+    { id: 'prototype', type: 'prototype', options: { ...select, targetRatio: TARGET } },
+  ], SETS);
+}
+// A bad --set stops here, before minutes of work.
+try {
+  for (const spec of stageSpecs(1000)) resolveStageOptions(spec, '--set');
+} catch (e) {
+  fail(USAGE, (e as Error).message);
+}
 
 /**
  * Synthetic corpus: √N·2 topic directions, each document a topic plus Gaussian noise (cosine
@@ -131,17 +150,16 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   let lastSemantic: SemanticReport | undefined;
   let lastPrototype: PrototypeReport | undefined;
   let fitBatch = -1;
+  /** The batches each stage refitted its centroids in (a reseeded report), to count what the refits cost. */
+  const refitted = { semantic: new Set<number>(), prototype: new Set<number>() };
   let batchNo = 0;
   gc();
   const before = process.memoryUsage();
-  const select = { expectedDocs: n, seed: SEED };
-  const [semantic, prototype] = await buildStages([
-    { id: 'semantic', type: 'semantic', options: { ...select, epsilon: EPSILON, ...(options.exactBelow ? { exactBelow: options.exactBelow } : {}) } },
-    { id: 'prototype', type: 'prototype', options: { ...select, targetRatio: TARGET } },
-  ], {
+  const [semantic, prototype] = await buildStages(stageSpecs(n, options.exactBelow), {
     hasher, annIndex: createHnswIndex,
     report: (r: SemanticReport | PrototypeReport) => {
       if (r.kind === 'semantic') { lastSemantic = r; if (r.reseeded) fitBatch = batchNo; } else lastPrototype = r;
+      if (r.reseeded) refitted[r.kind].add(batchNo);
     },
   });
   const sem = composePipeline([semantic!], hasher);
@@ -172,13 +190,15 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   const after = process.memoryUsage();
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const steady = (xs: number[]) => xs.filter((_, b) => b !== 0 && b !== fitBatch);
+  // A refit batch's time: the fit on the sample (and, in the semantic stage, re-filing the index) plus the batch's own work.
+  const refits = (stage: 'semantic' | 'prototype') => ({ batches: refitted[stage].size, seconds: Number(sum(times[stage].filter((_, b) => refitted[stage].has(b))).toFixed(2)) });
   const total = sum(times.semantic) + sum(times.prototype);
   const index = sem.stores.find((s) => s.name === 'semantic-index')!;
   const estimated = [...sem.stores, ...proto.stores].reduce((a, s) => a + s.bytes(), 0);
   const figures = {
     n, k: lastSemantic!.k, kernel: selectionKernel(), threads: selectionThreads(), seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
-    semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, first_batch_s: Number(times.semantic[0]!.toFixed(2)), dropped: lastSemantic!.dropped },
-    prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)) },
+    semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, first_batch_s: Number(times.semantic[0]!.toFixed(2)), dropped: lastSemantic!.dropped, refits: refits('semantic') },
+    prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)), refits: refits('prototype'), clusterings: proto.stores.filter((st) => /^prototype-centroids(-\d+)?$/.test(st.name)).length },
     memory: {
       rss_bytes_per_doc: Math.round((after.rss - before.rss) / n),
       estimated_bytes_per_doc: Math.round(estimated / n), index_bytes_per_indexed_doc: Math.round(index.bytes() / Math.max(1, index.size())),
@@ -243,7 +263,7 @@ function tsBatch(vectors: Float32Array[]) {
 
 const num = (x: unknown) => (typeof x === 'number' ? x : null);
 
-console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${args['1m'] ? '' : ' (add --1m for 1,000,000)'}`);
+console.log(`bench:select — ${DIM}-d synthetic unit vectors, batches of ${BATCH}, ε ${EPSILON}, R ${TARGET}, sizes ${sizes.join(', ')}${args['1m'] ? '' : ' (add --1m for 1,000,000)'}${SETS.length ? `, --set ${SETS.join(' ')}` : ''}`);
 console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, selection kernel ${KERNEL ?? selectionKernel()}, ${THREADS} selection thread(s)`);
 const wantRefs = !args['no-faiss'] || !args['no-semhash'];
 const py = wantRefs ? venvPython() : undefined;
@@ -258,6 +278,8 @@ for (const n of sizes) {
   const oneThread = THREADS > 1 && !args['no-one-thread'];
   const { figures: on, outcomes } = await online(vectors, { keepOutcomes: verify || oneThread });
   console.log(`  online  (k ${on.k}, ${on.kernel}, ${on.threads} thread${on.threads > 1 ? 's' : ''}): ${on.docs_per_s} docs/s overall (${on.seconds} s) | semantic ${on.semantic.docs_per_s} docs/s, steady ${on.semantic.steady_docs_per_s}, first batch ${on.semantic.first_batch_s} s, warm-up fit batch ${on.semantic.warmup_fit_batch_s ?? '-'} s, ${on.semantic.dropped} dropped | prototype ${on.prototype.docs_per_s} docs/s, steady ${on.prototype.steady_docs_per_s}, kept ${on.prototype.kept} (${(100 * on.prototype.kept_fraction).toFixed(1)}%)`);
+  const refitSeconds = on.semantic.refits.seconds + on.prototype.refits.seconds;
+  console.log(`          refits: semantic ${on.semantic.refits.batches} batches, ${on.semantic.refits.seconds} s (fit + re-filing the index) | prototype ${on.prototype.refits.batches} batches, ${on.prototype.refits.seconds} s (${on.prototype.clusterings} clustering${on.prototype.clusterings === 1 ? '' : 's'}) | ${(100 * refitSeconds / on.seconds).toFixed(0)}% of the online time`);
   console.log(`          memory: ${on.memory.estimated_bytes_per_doc} B/doc held by the stores (index ${on.memory.index_bytes_per_indexed_doc} B per indexed doc), ${on.memory.rss_bytes_per_doc} B/doc RSS growth, ${on.memory.indexed} indexed, RSS ${on.memory.rss_mb} MB; changelogs ${on.changelog_bytes_per_doc} B/doc; decisions digest ${on.decisions_digest}`);
   let single: { docs_per_s: number; changed: number } | null = null;
   if (oneThread) {
@@ -317,6 +339,7 @@ for (const n of sizes) {
     summary[`ratio_vs_faiss_${threads}t_${tag}`] = d ? Number((on.docs_per_s / d).toFixed(3)) : null;
   }
   summary[`ratio_vs_semhash_${tag}`] = semhash && num(semhash['docs_per_s']) ? Number((on.docs_per_s / num(semhash['docs_per_s'])!).toFixed(3)) : null;
+  summary[`refit_share_${tag}`] = Number((refitSeconds / on.seconds).toFixed(3));
   summary[`bytes_per_doc_${tag}`] = on.memory.estimated_bytes_per_doc;
   summary[`rss_bytes_per_doc_${tag}`] = on.memory.rss_bytes_per_doc;
   summary[`changelog_bytes_per_doc_${tag}`] = on.changelog_bytes_per_doc;
@@ -325,4 +348,4 @@ for (const n of sizes) {
   results.push({ n, online: on, online_1t: single, verified, online_hnsw_from_64: graphs, faiss, semhash, ts_batch: ts });
 }
 console.log(`\n${Object.entries(summary).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
-console.log(JSON.stringify({ bench: 'select', select_threads: THREADS, dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, ...summary, results }));
+console.log(JSON.stringify({ bench: 'select', set: SETS, select_threads: THREADS, dim: DIM, batch: BATCH, epsilon: EPSILON, target_ratio: TARGET, ...summary, results }));
