@@ -198,7 +198,7 @@ async function online(vectors: Float32Array[], options: { exactBelow?: number; k
   const figures = {
     n, k: lastSemantic!.k, kernel: selectionKernel(), threads: selectionThreads(), seconds: Number(total.toFixed(2)), docs_per_s: Math.round(n / total),
     semantic: { docs_per_s: Math.round(n / sum(times.semantic)), steady_docs_per_s: Math.round(steady(times.semantic).length * BATCH / sum(steady(times.semantic))), warmup_fit_batch_s: fitBatch >= 0 ? Number(times.semantic[fitBatch]!.toFixed(2)) : null, first_batch_s: Number(times.semantic[0]!.toFixed(2)), dropped: lastSemantic!.dropped, refits: refits('semantic') },
-    prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)), refits: refits('prototype'), clusterings: proto.stores.filter((st) => /^prototype-centroids(-\d+)?$/.test(st.name)).length },
+    prototype: { docs_per_s: Math.round(n / sum(times.prototype)), steady_docs_per_s: Math.round(steady(times.prototype).length * BATCH / sum(steady(times.prototype))), kept: lastPrototype!.kept, kept_fraction: Number(lastPrototype!.keptFraction.toFixed(4)), refits: refits('prototype'), clusterings: Number(prototype!.params['ensemble']) },
     memory: {
       rss_bytes_per_doc: Math.round((after.rss - before.rss) / n),
       estimated_bytes_per_doc: Math.round(estimated / n), index_bytes_per_indexed_doc: Math.round(index.bytes() / Math.max(1, index.size())),
